@@ -1,0 +1,53 @@
+# PDMX-FUSA: `make dataset` installs what is missing and builds the embedded default dataset;
+# `make test` runs the test suite. See README.md.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIPELINE ?= pipelines/default.toml
+# libfluidsynth3 for synthesis, plus the package of every soundfont in soundfonts.txt.
+DEB_PACKAGES := libfluidsynth3 $(shell awk '!/^\#/ && NF {print $$2}' soundfonts.txt | sort -u)
+export HF_HUB_OFFLINE := 1
+
+.PHONY: setup sysdeps dataset test test-slow bench clean
+
+setup: sysdeps $(BIN)/.installed
+
+# Debian packages: installed when run as root, otherwise named with the command to run.
+sysdeps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	missing=$$(echo $$missing); \
+	if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing Debian packages: $$missing"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	    else \
+	        echo "missing Debian packages: $$missing"; \
+	        echo "install them with: sudo apt-get install $$missing"; exit 1; \
+	    fi; \
+	fi
+
+# The virtual environment, torch first (its CPU wheel), then the package editable.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+dataset: setup
+	$(BIN)/pdmx-fusa build $(PIPELINE)
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+bench: setup
+	$(BIN)/python -m pdmx_fusa.bench
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,173 @@
+"""Running a pipeline: every score through the stages in parallel, failures kept, shards written.
+
+The stages stay plain functions of one score; this module adds what surrounds them: one process
+per worker (joblib), soundfonts loaded once per worker, per-stage CPU time, and a failure row for
+any score that raises.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from joblib import Parallel, delayed
+from tqdm import tqdm
+
+from .config import ConfigError, PipelineConfig
+from .output.card import write_card
+from .output.shards import SplitStats, stage, staged_path, write_shards
+from .records import Failure, ScoreRef
+from .soundfonts import Soundfont, read_soundfonts, verify_soundfonts
+from .sources import list_scores
+from .stages import Rejected
+from .stages.align import align
+from .stages.engrave import engrave
+from .stages.examples import examples
+from .stages.parse import parse
+from .stages.plan import plan
+from .stages.render import render
+from .stages.split import piece_key, split
+from .synth import Piano
+from .versions import tool_versions
+
+
+class BuildError(RuntimeError):
+    """The build ran but produced nothing."""
+
+
+@dataclass
+class Outcome:
+    """What became of one score; the examples themselves are in its staged file."""
+
+    ref: ScoreRef
+    split: str = ""
+    staged: str = ""
+    examples: int = 0
+    audio_seconds: float = 0.0
+    failure: Failure | None = None
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
+
+
+@dataclass
+class Report:
+    out: Path
+    stats: dict[str, SplitStats]
+    failures: list[Failure]
+    outcomes: list[Outcome]
+    wall_seconds: float
+
+
+_PIANOS: dict[tuple[str, int], Piano] = {}
+
+
+class _Pianos(dict):
+    """This process's soundfonts, each loaded on first use and kept for every later score."""
+
+    def __init__(self, fonts: list[Soundfont], sample_rate: int):
+        super().__init__()
+        self._fonts = {f.name: f for f in fonts}
+        self._rate = sample_rate
+
+    def __missing__(self, name: str) -> Piano:
+        font = self._fonts[name]
+        key = (repr(font), self._rate)
+        if key not in _PIANOS:
+            _PIANOS[key] = Piano(font, self._rate)
+        self[name] = _PIANOS[key]
+        return self[name]
+
+
+def process(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Path) -> Outcome:
+    """Run one score through every stage and stage its rows; any exception becomes a failure."""
+    outcome = Outcome(ref)
+    step = "parse"
+
+    def timed(name, fn, *args):
+        nonlocal step
+        step = name
+        start = time.process_time()
+        result = fn(*args)
+        outcome.cpu[name] = outcome.cpu.get(name, 0.0) + time.process_time() - start
+        return result
+
+    try:
+        score = timed("parse", parse, ref, cfg.parse)
+        engraving = timed("engrave", engrave, score, cfg.engrave)
+        visits = timed("align", align, score, engraving)
+        outcome.split = split(piece_key(ref, score.title, score.composer), cfg.splits)
+        planned = plan(ref.score_id, visits, outcome.split, fonts, cfg.render)
+        passages = timed("render", render, score.midi, planned, _Pianos(fonts, cfg.render.sample_rate), cfg.render)
+        rows = timed("examples", examples, score, engraving, passages, outcome.split)
+        path = staged_path(work, outcome.split, ref.score_id)
+        timed("write", stage, rows, path)
+    except Exception as err:  # noqa: BLE001 - every failure of one score is recorded, none stops the build
+        reason = str(err) if isinstance(err, Rejected) else f"{type(err).__name__}: {err}"
+        outcome.failure = Failure(ref.score_id, ref.path, step, reason, tool_versions())
+        return outcome
+    outcome.staged = str(path)
+    outcome.examples = len(rows)
+    outcome.audio_seconds = sum(p.duration for p in passages)
+    return outcome
+
+
+def run(cfg: PipelineConfig, progress: bool = True) -> Report:
+    """Build the dataset ``cfg`` describes into ``cfg.output.dir``, replacing what was there."""
+    started = time.perf_counter()
+    fonts = read_soundfonts(cfg.render.soundfonts)
+    verify_soundfonts(fonts)
+    refs = list_scores(cfg.source)
+    if not refs:
+        raise ConfigError(f"the {cfg.source.kind} source selected no score")
+    out = Path(cfg.output.dir).absolute()
+    work = out.with_name(out.name + ".work")
+    shutil.rmtree(work, ignore_errors=True)
+    outcomes = []
+    with tqdm(total=len(refs), unit="score", desc="build", disable=not progress) as bar:
+        for outcome in _map(refs, cfg, fonts, work):
+            outcomes.append(outcome)
+            bar.update()
+            bar.set_postfix(done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes))
+    outcomes.sort(key=lambda o: o.ref.score_id)
+    failures = [o.failure for o in outcomes if o.failure]
+    built = [o for o in outcomes if not o.failure]
+    if not any(o.examples for o in built):
+        shutil.rmtree(work, ignore_errors=True)
+        raise BuildError(f"nothing was built: all {len(refs)} scores failed (first: {failures[0].score_id}: {failures[0].reason})")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    staged = collections.defaultdict(list)
+    for o in built:
+        staged[o.split].append((o.ref.score_id, Path(o.staged)))
+    stats = write_shards(staged, partial, cfg.output.max_shard_mb * 2**20)
+    with open(partial / "failures.jsonl", "w", encoding="utf-8") as manifest:
+        for f in failures:
+            manifest.write(json.dumps(asdict(f), ensure_ascii=False, sort_keys=True) + "\n")
+    licenses = collections.Counter(o.ref.license for o in built)
+    write_card(partial, cfg, stats, fonts, failures, licenses, tool_versions())
+    _replace(partial, out)
+    shutil.rmtree(work, ignore_errors=True)
+    return Report(out, stats, failures, outcomes, time.perf_counter() - started)
+
+
+def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], work: Path) -> Iterator[Outcome]:
+    workers = cfg.output.workers or os.cpu_count() or 1
+    if workers == 1:
+        return (process(ref, cfg, fonts, work) for ref in refs)
+    tasks = (delayed(process)(ref, cfg, fonts, work) for ref in refs)
+    return Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+
+
+def _replace(new: Path, old: Path) -> None:
+    """Put ``new`` where ``old`` was, keeping ``old`` until ``new`` is in place."""
+    trash = old.with_name(old.name + ".old")
+    shutil.rmtree(trash, ignore_errors=True)
+    if old.exists():
+        old.rename(trash)
+    new.rename(old)
+    shutil.rmtree(trash, ignore_errors=True)

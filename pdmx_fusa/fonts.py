@@ -1,0 +1,41 @@
+"""The fonts Verovio's SVG asks for, taken from Verovio's own data folder.
+
+Verovio embeds its text font (Liberation Serif) and its music font (Leipzig) in CSS as woff2.
+Rasterisers cannot read those, so they are converted once to OpenType files in a cache folder,
+and pages are rasterised with these fonts alone: no system font can change a pixel.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import os
+import re
+from pathlib import Path
+
+import verovio
+from fontTools.ttLib import TTFont
+
+TEXT_FAMILY = "Liberation Serif"
+_CSS = ("Liberation.css", "Leipzig.css")
+
+
+@functools.cache
+def font_dir() -> str:
+    """A folder of OpenType fonts for resvg, made on first use (per Verovio version)."""
+    data = Path(verovio.__file__).parent / "data"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    folder = cache / "pdmx-fusa" / f"fonts-verovio-{verovio.toolkit(False).getVersion()}"
+    if not (folder / "complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        for css in _CSS:
+            text = (data / css).read_text(encoding="utf-8")
+            for i, encoded in enumerate(re.findall(r"base64,([A-Za-z0-9+/=]+)", text)):
+                font = TTFont(io.BytesIO(base64.b64decode(encoded)))
+                font.flavor = None
+                tmp = folder / f".{css[:-4]}-{i}.{os.getpid()}.otf"
+                font.save(tmp)
+                tmp.replace(folder / f"{css[:-4]}-{i}.otf")
+        (folder / "complete").touch()
+    return str(folder)

@@ -1,0 +1,158 @@
+"""MIDI in seconds: Verovio's file read into notes and controller events, and passages cut from it.
+
+Every time in the dataset comes from here: measure times are Verovio's quarter-note positions
+mapped through this MIDI's tempo map, and the audio is synthesised from these same events.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+from dataclasses import dataclass
+
+import mido
+
+# Passage files use a fixed grid: 120 bpm at 960 ticks per quarter, one tick = 1/1920 s.
+PASSAGE_PPQ = 960
+PASSAGE_TEMPO = 500_000
+TICKS_PER_SECOND = PASSAGE_PPQ * 1_000_000 / PASSAGE_TEMPO
+
+
+@dataclass(frozen=True)
+class Note:
+    channel: int
+    key: int
+    velocity: int
+    onset: float
+    offset: float
+
+
+@dataclass(frozen=True)
+class Control:
+    channel: int
+    control: int
+    value: int
+    time: float
+
+
+@dataclass(frozen=True)
+class TempoMap:
+    """Ticks to seconds, piecewise linear between tempo changes."""
+
+    ppq: int
+    ticks: tuple[int, ...]  # where each tempo starts
+    starts: tuple[float, ...]  # seconds at those ticks
+    rates: tuple[float, ...]  # seconds per tick from there on
+
+    def seconds(self, tick: float) -> float:
+        i = bisect.bisect_right(self.ticks, tick) - 1
+        return self.starts[i] + (tick - self.ticks[i]) * self.rates[i]
+
+    def seconds_at_quarter(self, qstamp: float) -> float:
+        return self.seconds(qstamp * self.ppq)
+
+
+@dataclass(frozen=True)
+class Midi:
+    """A MIDI file as absolute-time events, with the tempo map that gave them their times."""
+
+    notes: tuple[Note, ...]  # sorted by onset
+    controls: tuple[Control, ...]  # sorted by time
+    programs: frozenset[int]
+    tempo: TempoMap
+
+
+def read_midi(data: bytes) -> Midi:
+    """Read a standard MIDI file; note-offs pair with the earliest open note of their key."""
+    midi = mido.MidiFile(file=io.BytesIO(data))
+    ppq = midi.ticks_per_beat
+    ticks, starts, rates = [0], [0.0], [500_000 / 1e6 / ppq]
+    events = []
+    tick = 0
+    for msg in mido.merge_tracks(midi.tracks):
+        tick += msg.time
+        if msg.type == "set_tempo":
+            start = starts[-1] + (tick - ticks[-1]) * rates[-1]
+            if tick == ticks[-1]:
+                ticks.pop(), starts.pop(), rates.pop()
+            ticks.append(tick), starts.append(start), rates.append(msg.tempo / 1e6 / ppq)
+        elif not msg.is_meta:
+            events.append((tick, msg))
+    tempo = TempoMap(ppq, tuple(ticks), tuple(starts), tuple(rates))
+    notes, controls, programs = [], [], set()
+    open_notes: dict[tuple[int, int], list[tuple[float, int]]] = {}
+    for tick, msg in events:
+        time = tempo.seconds(tick)
+        if msg.type == "note_on" and msg.velocity > 0:
+            open_notes.setdefault((msg.channel, msg.note), []).append((time, msg.velocity))
+        elif msg.type in ("note_on", "note_off"):
+            pending = open_notes.get((msg.channel, msg.note))
+            if pending:
+                onset, velocity = pending.pop(0)
+                notes.append(Note(msg.channel, msg.note, velocity, onset, time))
+        elif msg.type == "control_change":
+            controls.append(Control(msg.channel, msg.control, msg.value, time))
+        elif msg.type == "program_change":
+            programs.add(msg.program)
+    end = tempo.seconds(tick)
+    for (channel, key), pending in open_notes.items():
+        notes.extend(Note(channel, key, velocity, onset, end) for onset, velocity in pending)
+    notes.sort(key=lambda n: (n.onset, n.channel, n.key))
+    return Midi(tuple(notes), tuple(controls), frozenset(programs), tempo)
+
+
+@dataclass(frozen=True)
+class PassageEvent:
+    tick: int  # on the passage grid (TICKS_PER_SECOND)
+    kind: str  # "note_on", "note_off" or "control_change"
+    channel: int
+    a: int  # key or controller
+    b: int  # velocity or value
+
+
+def cut_passage(midi: Midi, start: float, end: float, tempo_ratio: float) -> list[PassageEvent]:
+    """Events of the notes that begin in ``[start, end)``, in passage time on the tick grid.
+
+    Notes are cut at ``end``; controllers keep the value they had at ``start``. Times are divided
+    by ``tempo_ratio`` and rounded to the grid, so the MIDI written and the audio synthesised
+    from these events agree to the sample.
+    """
+
+    def tick(time: float) -> int:
+        return round((time - start) / tempo_ratio * TICKS_PER_SECOND)
+
+    events = []
+    state: dict[tuple[int, int], int] = {}
+    for c in midi.controls:
+        if c.time < start:
+            state[(c.channel, c.control)] = c.value
+        elif c.time < end:
+            events.append(PassageEvent(tick(c.time), "control_change", c.channel, c.control, c.value))
+    events.extend(PassageEvent(0, "control_change", ch, ctl, v) for (ch, ctl), v in sorted(state.items()))
+    first = bisect.bisect_left([n.onset for n in midi.notes], start - 1e-6)
+    for note in midi.notes[first:]:
+        if note.onset >= end - 1e-6:
+            break
+        on = tick(note.onset)
+        events.append(PassageEvent(on, "note_on", note.channel, note.key, note.velocity))
+        events.append(PassageEvent(max(on + 1, tick(min(note.offset, end))), "note_off", note.channel, note.key, 0))
+    order = {"note_off": 0, "control_change": 1, "note_on": 2}
+    events.sort(key=lambda e: (e.tick, order[e.kind], e.channel, e.a))
+    return events
+
+
+def write_passage(events: list[PassageEvent]) -> bytes:
+    """A type-0 MIDI file of passage events on the fixed 120 bpm, 960 ppq grid."""
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=PASSAGE_TEMPO, time=0)])
+    last = 0
+    for e in events:
+        if e.kind == "control_change":
+            msg = mido.Message("control_change", channel=e.channel, control=e.a, value=e.b)
+        else:
+            msg = mido.Message(e.kind, channel=e.channel, note=e.a, velocity=e.b)
+        track.append(msg.copy(time=e.tick - last))
+        last = e.tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    out = io.BytesIO()
+    mido.MidiFile(type=0, ticks_per_beat=PASSAGE_PPQ, tracks=[track]).save(file=out)
+    return out.getvalue()

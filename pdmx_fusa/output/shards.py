@@ -1,0 +1,86 @@
+"""Per-score staging files and the Parquet shards made from them.
+
+Workers stage each score's rows as an Arrow IPC file, written atomically; the shards are then
+written from the staged files in score-id order, so their bytes do not depend on which worker
+finished first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..stages.split import SPLITS
+from .schema import SCHEMA
+
+ROW_GROUP = 32  # rows per Parquet row group: a few pages of images and audio
+
+
+def staged_path(work: Path, split: str, score_id: str) -> Path:
+    """A file name for a score that is safe on any file system and unique per score id."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", score_id)[-80:]
+    digest = hashlib.sha256(score_id.encode()).hexdigest()[:12]
+    return work / split / f"{stem}.{digest}.arrow"
+
+
+def stage(rows: list[dict], path: Path) -> None:
+    """Write one score's rows; readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+        writer.write_table(table)
+    tmp.replace(path)
+
+
+@dataclass
+class SplitStats:
+    examples: int = 0
+    scores: int = 0
+    pages: int = 0
+    measures: int = 0
+    audio_seconds: float = 0.0
+    bytes: int = 0
+    shards: int = 0
+
+
+def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard_bytes: int) -> dict[str, SplitStats]:
+    """Write ``data/<split>-NNNNN-of-NNNNN.parquet`` from staged ``(score_id, path)`` files.
+
+    A shard holds whole scores and grows until the next score would pass ``max_shard_bytes``.
+    """
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    stats = {}
+    for split in SPLITS:
+        files = sorted(staged.get(split, []))
+        if not files:
+            continue
+        shards: list[list[Path]] = [[]]
+        size = 0
+        for _, path in files:
+            file_size = path.stat().st_size
+            if shards[-1] and size + file_size > max_shard_bytes:
+                shards.append([])
+                size = 0
+            shards[-1].append(path)
+            size += file_size
+        s = stats[split] = SplitStats(scores=len(files), shards=len(shards))
+        for n, paths in enumerate(shards):
+            target = out / "data" / f"{split}-{n:05d}-of-{len(shards):05d}.parquet"
+            with pq.ParquetWriter(target, SCHEMA, compression="zstd", write_statistics=False) as writer:
+                for path in paths:
+                    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+                    writer.write_table(table, row_group_size=ROW_GROUP)
+                    s.examples += table.num_rows
+                    s.pages += len(set(zip(table["score_id"].to_pylist(), table["page"].to_pylist())))
+                    s.measures += pc.sum(pc.list_value_length(table["measures"])).as_py()
+                    s.audio_seconds += pc.sum(table["duration"]).as_py()
+            s.bytes += target.stat().st_size
+    return stats

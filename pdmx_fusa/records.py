@@ -1,0 +1,138 @@
+"""Typed records passed between the stages of the pipeline.
+
+Each stage is a plain function of one score: it takes one of these records and returns the next.
+Times are in seconds at tempo ratio 1.0 unless a field says otherwise; boxes are
+``(x0, y0, x1, y1)`` in page pixels of the engraved PNG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .midi import Midi
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ScoreRef:
+    """One input score, as a source lists it, before anything is loaded."""
+
+    score_id: str  # unique within a build, stable across builds (PDMX id or relative path)
+    path: str  # absolute path of the score file
+    source: str  # "pdmx", "folder" or "embedded"
+    group: str  # duplicates share a group; splits never separate a group
+    title: str = ""
+    composer: str = ""
+    license: str = ""
+    rating: float | None = None
+    pdmx_id: str = ""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One engraved measure as Verovio laid it out."""
+
+    id: str  # MEI xml:id, the same in the SVG, MEI and timemap
+    number: str  # the measure's printed number (MEI @n), may be empty
+    page: int  # 0-based page index
+    key_fifths: int  # key signature in effect: sharps > 0, flats < 0
+    meter: str  # time signature in effect, e.g. "3/4"; "" when none is given
+
+
+@dataclass(frozen=True)
+class Performed:
+    """One measure as it is played, repeats unfolded."""
+
+    engraved_id: str  # id of the engraved measure it plays
+    onset: float  # seconds from the start of the MIDI
+    offset: float  # onset of the next performed measure, or the end of the last note
+    polyphony: int  # most notes sounding at once within the measure
+
+
+@dataclass(frozen=True)
+class PageLabels:
+    """What a page is in musical terms: the auxiliary targets of the reference model."""
+
+    key_fifths: int  # the key signature most measures of the page carry
+    meter: str  # the time signature most measures of the page carry
+    polyphony: int  # most notes sounding at once while the page plays
+
+
+@dataclass(frozen=True)
+class Score:
+    """Output of ``parse``: one Verovio load, everything later stages need from it."""
+
+    ref: ScoreRef
+    title: str  # the source's, else the score's own
+    composer: str
+    svgs: tuple[str, ...]  # one SVG per page
+    measures: tuple[Measure, ...]  # engraved order
+    performance: tuple[Performed, ...]  # played order
+    labels: tuple[PageLabels, ...]  # one per page
+    midi: Midi  # Verovio's MIDI, the single source of time
+    duration: float  # seconds, end of the last note
+
+
+@dataclass(frozen=True)
+class MeasureBoxes:
+    system: int  # 0-based system index on its page
+    staves: tuple[Box, ...]
+    box: Box
+
+
+@dataclass(frozen=True)
+class Page:
+    png: bytes  # greyscale PNG
+    width: int
+    height: int
+    systems: tuple[Box, ...]
+    measures: dict[str, MeasureBoxes]  # by engraved measure id
+
+
+@dataclass(frozen=True)
+class Engraving:
+    """Output of ``engrave``: the raster pages and where every measure lies on them."""
+
+    pages: tuple[Page, ...]
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A contiguous run of performed measures that all lie on one page."""
+
+    page: int
+    index: int  # 0-based count of earlier visits to the same page
+    measures: tuple[int, ...]  # indices into Score.performance
+    start: float  # seconds, onset of the first measure
+    end: float  # seconds, offset of the last measure
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One way of playing a passage: a soundfont piano at a tempo ratio."""
+
+    soundfont: str  # name in soundfonts.txt
+    tempo_ratio: float  # playback speed: 1.1 plays 10 % faster, so passages last 1/1.1 as long
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Output of ``render`` for one visit in one rendition."""
+
+    visit: Visit
+    rendition: Rendition
+    flac: bytes
+    midi: bytes  # the events that were synthesised, passage-local time
+    duration: float  # seconds of audio
+
+
+@dataclass
+class Failure:
+    """A score that did not make it, and why; one row of the failures manifest."""
+
+    score_id: str
+    path: str
+    stage: str
+    reason: str
+    tool_versions: dict[str, str] = field(default_factory=dict)
