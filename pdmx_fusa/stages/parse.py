@@ -129,6 +129,9 @@ def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tu
     end = max(midi.tempo.seconds_at_quarter(timemap[-1]["qstamp"]), max(n.offset for n in midi.notes))
     if end > cfg.max_duration_s:
         raise Rejected(f"too long: {end:.0f} s of music (limit {cfg.max_duration_s:.0f} s)")
+    for (_, before), (measure_id, onset) in zip(starts, starts[1:]):
+        if onset < before:
+            raise Rejected(f"Verovio's timemap runs backwards: measure {measure_id} at {onset:.2f} s after one at {before:.2f} s")
     ends = [onset for _, onset in starts[1:]] + [end]
     performed = tuple(
         Performed(toolkit.getNotatedIdForElement(measure_id), onset, offset, voices)
