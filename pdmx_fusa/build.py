@@ -125,6 +125,8 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Report:
     if not refs:
         raise ConfigError(f"the {cfg.source.kind} source selected no score")
     out = Path(cfg.output.dir).absolute()
+    if out.exists() and any(out.iterdir()) and not (out / "data").is_dir():
+        raise ConfigError(f"{out}: exists and is not a PDMX-FUSA build; refusing to replace it")
     work = out.with_name(out.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
     outcomes = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import sys
 
 from .build import BuildError, run
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = list(args.set)
     if getattr(args, "output", None):
-        overrides.append(f"output.dir={args.output!r}")
+        overrides.append(f"output.dir={json.dumps(args.output)}")
     if getattr(args, "workers", None) is not None:
         overrides.append(f"output.workers={args.workers}")
     try:

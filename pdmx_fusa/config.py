@@ -106,7 +106,29 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Pi
         if not sep or not dot:
             raise ConfigError(f"override {item!r}: expected section.key=value")
         data.setdefault(section, {})[name] = _parse_value(raw.strip())
-    return _build(PipelineConfig, data, where, "")
+    cfg = _build(PipelineConfig, data, where, "")
+    _validate(cfg, where)
+    return cfg
+
+
+def _validate(cfg: PipelineConfig, where: str) -> None:
+    checks = [
+        (cfg.source.kind in ("embedded", "folder", "pdmx"), "source.kind must be embedded, folder or pdmx"),
+        (cfg.source.limit >= 0, "source.limit must be 0 or more"),
+        (all(r > 0 for r in cfg.render.train_tempo_ratios + cfg.render.eval_tempo_ratios), "tempo ratios must be positive"),
+        (bool(cfg.render.train_tempo_ratios and cfg.render.eval_tempo_ratios), "tempo ratio lists must not be empty"),
+        (cfg.render.renditions_per_visit >= 1, "render.renditions_per_visit must be at least 1"),
+        (cfg.render.sample_rate >= 8000, "render.sample_rate must be at least 8000"),
+        (cfg.render.release_tail_s >= 0, "render.release_tail_s must not be negative"),
+        (0 <= cfg.splits.validation and 0 <= cfg.splits.test and cfg.splits.validation + cfg.splits.test < 1,
+         "splits.validation and splits.test must be fractions that leave room for train"),
+        (cfg.output.workers >= 0, "output.workers must be 0 (one per core) or more"),
+        (cfg.output.max_shard_mb >= 1, "output.max_shard_mb must be at least 1"),
+        (cfg.engrave.width_px >= 100, "engrave.width_px must be at least 100"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{where}: {message}")
 
 
 def _parse_value(raw: str):

@@ -121,14 +121,16 @@ def cut_passage(midi: Midi, start: float, end: float, tempo_ratio: float) -> lis
     def tick(time: float) -> int:
         return round((time - start) / tempo_ratio * TICKS_PER_SECOND)
 
-    events = []
     state: dict[tuple[int, int], int] = {}
     for c in midi.controls:
-        if c.time < start:
-            state[(c.channel, c.control)] = c.value
-        elif c.time < end:
-            events.append(PassageEvent(tick(c.time), "control_change", c.channel, c.control, c.value))
-    events.extend(PassageEvent(0, "control_change", ch, ctl, v) for (ch, ctl), v in sorted(state.items()))
+        if c.time >= start:
+            break
+        state[(c.channel, c.control)] = c.value
+    # The carried state comes first: the stable sort below keeps it before a change at tick 0.
+    events = [PassageEvent(0, "control_change", ch, ctl, v) for (ch, ctl), v in sorted(state.items())]
+    events += [
+        PassageEvent(tick(c.time), "control_change", c.channel, c.control, c.value) for c in midi.controls if start <= c.time < end
+    ]
     first = bisect.bisect_left([n.onset for n in midi.notes], start - 1e-6)
     for note in midi.notes[first:]:
         if note.onset >= end - 1e-6:
@@ -141,18 +143,27 @@ def cut_passage(midi: Midi, start: float, end: float, tempo_ratio: float) -> lis
     return events
 
 
+_STATUS = {"note_off": 0x80, "note_on": 0x90, "control_change": 0xB0}
+
+
 def write_passage(events: list[PassageEvent]) -> bytes:
     """A type-0 MIDI file of passage events on the fixed 120 bpm, 960 ppq grid."""
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=PASSAGE_TEMPO, time=0)])
-    last = 0
+    track = bytearray(b"\x00\xff\x51\x03" + PASSAGE_TEMPO.to_bytes(3, "big"))
+    last, running = 0, None
     for e in events:
-        if e.kind == "control_change":
-            msg = mido.Message("control_change", channel=e.channel, control=e.a, value=e.b)
-        else:
-            msg = mido.Message(e.kind, channel=e.channel, note=e.a, velocity=e.b)
-        track.append(msg.copy(time=e.tick - last))
-        last = e.tick
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    out = io.BytesIO()
-    mido.MidiFile(type=0, ticks_per_beat=PASSAGE_PPQ, tracks=[track]).save(file=out)
-    return out.getvalue()
+        status = _STATUS[e.kind] | e.channel
+        track += _vlq(e.tick - last) + (bytes((e.a, e.b)) if status == running else bytes((status, e.a, e.b)))
+        last, running = e.tick, status  # running status: a repeated status byte is left out
+    track += b"\x00\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + PASSAGE_PPQ.to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
+
+
+def _vlq(value: int) -> bytes:
+    """MIDI variable-length quantity: 7 bits a byte, high bit set on all but the last."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import re
-from collections import Counter
 import xml.etree.ElementTree as ET
+import zipfile
+from collections import Counter
+from pathlib import Path
+from xml.parsers import expat
 
 import verovio
 
@@ -15,6 +18,7 @@ from ..records import Measure, PageLabels, Performed, Score, ScoreRef
 from . import Rejected
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
+METER_SYMBOLS = {"common": "4/4", "cut": "2/2"}
 _MEASURE_IN_SVG = re.compile(r'<g id="([^"]+)" class="measure')
 
 verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar; reasons are ours
@@ -22,6 +26,7 @@ verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar;
 
 def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     """Load ``ref`` with Verovio, lay it out in pages, and read its measures, timing and MIDI."""
+    _check_container(Path(ref.path))
     toolkit = verovio.toolkit()
     toolkit.setOptions(
         {
@@ -59,6 +64,29 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     )
 
 
+def _check_container(path: Path) -> None:
+    """Reject what Verovio would crash on or misread: empty files, broken zips, malformed XML."""
+    with path.open("rb") as stream:
+        magic = stream.read(4)
+    if not magic:
+        raise Rejected("empty file")
+    if magic.startswith(b"PK") or path.suffix.lower() == ".mxl":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as err:
+            raise Rejected(f"not a readable .mxl (zip) archive: {err}") from None
+        if broken:
+            raise Rejected(f"corrupt .mxl (zip) archive: bad CRC in {broken}")
+    elif path.suffix.lower() in (".xml", ".musicxml", ".mei"):
+        parser = expat.ParserCreate()
+        try:
+            with path.open("rb") as stream:
+                parser.ParseFile(stream)
+        except expat.ExpatError as err:
+            raise Rejected(f"not well-formed XML: {err}") from None
+
+
 def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]]:
     """Title, composer, and every measure with the key and meter in effect, in document order."""
     root = ET.fromstring(mei)
@@ -71,10 +99,10 @@ def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]
         tag = element.tag.removeprefix(MEI)
         if tag in ("scoreDef", "staffDef", "keySig") and (sig := element.get("key.sig" if tag != "keySig" else "sig")):
             key = _fifths(sig, key)
-        if tag in ("scoreDef", "staffDef") and element.get("meter.count"):
-            meter = f"{element.get('meter.count')}/{element.get('meter.unit', '')}"
-        elif tag == "meterSig" and element.get("count"):
-            meter = f"{element.get('count')}/{element.get('unit', '')}"
+        prefix = "" if tag == "meterSig" else "meter."
+        if tag in ("scoreDef", "staffDef", "meterSig") and (element.get(f"{prefix}count") or element.get(f"{prefix}sym")):
+            count, unit = element.get(f"{prefix}count"), element.get(f"{prefix}unit", "")
+            meter = f"{count}/{unit}" if count else METER_SYMBOLS.get(element.get(f"{prefix}sym"), meter)
         elif tag == "measure":
             measures.append(Measure(element.get("{http://www.w3.org/XML/1998/namespace}id"), element.get("n", ""), -1, key, meter))
     return head, measures
@@ -127,6 +155,8 @@ def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tu
     if len(starts) > cfg.max_measures:
         raise Rejected(f"too long: {len(starts)} performed measures (limit {cfg.max_measures})")
     end = max(midi.tempo.seconds_at_quarter(timemap[-1]["qstamp"]), max(n.offset for n in midi.notes))
+    if abs(end - timemap[-1]["tstamp"] / 1000) > 1 + 0.01 * end:
+        raise Rejected(f"Verovio's MIDI and timemap disagree: the MIDI ends at {end:.1f} s, the timemap at {timemap[-1]['tstamp'] / 1000:.1f} s")
     if end > cfg.max_duration_s:
         raise Rejected(f"too long: {end:.0f} s of music (limit {cfg.max_duration_s:.0f} s)")
     for (_, before), (measure_id, onset) in zip(starts, starts[1:]):

@@ -19,11 +19,11 @@ def piece_key(ref: ScoreRef, title: str, composer: str) -> str:
     if not (title or composer):
         return ref.score_id
 
-    def norm(text: str) -> str:
-        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-        return " ".join(sorted(re.findall(r"[a-z0-9]+", text)))
+    def words(text: str) -> list[str]:
+        return re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower())
 
-    return f"{norm(composer)} | {norm(title)}"
+    # Name order varies ("Beethoven, Ludwig van"); title order carries meaning ("Op. 1 No. 3").
+    return f"{' '.join(sorted(words(composer)))} | {' '.join(words(title))}"
 
 
 def split(key: str, cfg: SplitConfig) -> str:

@@ -1,0 +1,250 @@
+"""End to end: the embedded default (music21's 13 piano scores) built once, then every promise of
+the dataset checked on what was written: loading, geometry, timing, splits, labels, MIDI, audio."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import build
+from invariants import (
+    TOLERANCE,
+    card_meta,
+    card_splits,
+    check_card_counts,
+    check_geometry,
+    check_labels,
+    check_midi,
+    check_splits,
+    check_staff_lines,
+    check_timing,
+    onset_errors,
+    soundfont_roles,
+)
+
+# --- loading ----------------------------------------------------------------------------------------
+
+LOAD = textwrap.dedent(
+    """
+    import io, json, sys
+    import datasets
+    import soundfile
+
+    ds = datasets.load_dataset(sys.argv[1])
+    first = next(iter(ds.values())).cast_column("audio", datasets.Audio(decode=False))[0]
+    samples, rate = soundfile.read(io.BytesIO(first["audio"]["bytes"]))
+    print(json.dumps({
+        "rows": {name: split.num_rows for name, split in ds.items()},
+        "columns": sorted(next(iter(ds.values())).column_names),
+        "feature_rate": next(iter(ds.values())).features["audio"].sampling_rate,
+        "rate": rate,
+        "frames": len(samples),
+        "image": list(first["image"].size),
+        "project_modules": sorted(m for m in sys.modules if m.split(".")[0] in ("pdmx_fusa", "verovio", "fluidsynth", "music21")),
+    }))
+    """
+)
+
+
+def load_in_subprocess(name: str, cwd: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["HF_HUB_OFFLINE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD, name], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"load_dataset({name!r}) from {cwd} failed:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def check_loaded(loaded: dict, built) -> None:
+    splits = card_splits(built.out)
+    assert list(loaded["rows"]) == list(splits), "split names differ from the card's"
+    assert loaded["rows"] == splits, "row counts differ from the card's YAML"
+    assert loaded["rows"] == {name: len(rows) for name, rows in built.rows.items()}
+    assert loaded["project_modules"] == []  # the dataset loads without this package
+    assert {"image", "audio", "midi", "measures", "systems", "score_id", "split"} <= set(loaded["columns"])
+    assert loaded["feature_rate"] == loaded["rate"] == built.cfg.render.sample_rate
+    assert loaded["frames"] > 0 and loaded["image"][0] == built.cfg.engrave.width_px
+
+
+def test_load_bare_name(default_build):
+    assert default_build.out.name == "pdmx_fusa"
+    check_loaded(load_in_subprocess("pdmx_fusa", default_build.out.parent), default_build)
+
+
+def test_load_absolute_path(default_build, tmp_path):
+    check_loaded(load_in_subprocess(str(default_build.out.resolve()), tmp_path), default_build)
+
+
+def test_card_splits(default_build):
+    meta = card_meta(default_build.out)
+    (config,) = meta["configs"]
+    declared = [f["split"] for f in config["data_files"]]
+    assert declared == list(card_splits(default_build.out)) == list(default_build.rows)
+    assert set(declared) <= {"train", "validation", "test"} and "train" in declared
+    for f in config["data_files"]:
+        assert list(default_build.out.glob(f["path"])), f"{f['path']} matches no shard"
+
+
+# --- geometry ---------------------------------------------------------------------------------------
+
+
+def test_boxes_inside_image(default_build):
+    assert check_geometry(default_build) > 500
+
+
+def test_staff_boxes_lie_on_drawn_staff_lines(default_build):
+    assert check_staff_lines(default_build) > 1000
+
+
+# --- timing -----------------------------------------------------------------------------------------
+
+
+def test_measure_timing(default_build):
+    check_timing(default_build)
+
+
+def test_measures_follow_the_score_timing(default_build):
+    """Each example's measures are the score's performed measures (repeats unfolded) on one page,
+    timed from the visit's start and divided by the tempo ratio: re-parse every score and compare."""
+    from pdmx_fusa.config import ParseConfig
+    from pdmx_fusa.sources import list_scores
+    from pdmx_fusa.stages.parse import parse
+
+    refs = {ref.score_id: ref for ref in list_scores(default_build.cfg.source)}
+    rows = default_build.all_rows()
+    for score_id in sorted({row["score_id"] for row in rows}):
+        score = parse(refs[score_id], ParseConfig())
+        page_of = {m.id: m.page for m in score.measures}
+        visits: list[tuple[int, list]] = []  # (page, performed measures), in played order
+        for performed in score.performance:
+            page = page_of[performed.engraved_id]
+            if visits and visits[-1][0] == page:
+                visits[-1][1].append(performed)
+            else:
+                visits.append((page, [performed]))
+        by_key = {}
+        for page, measures in visits:
+            by_key[(page + 1, sum(p == page for p, _ in by_key.values()))] = (page, measures)
+        mine = [row for row in rows if row["score_id"] == score_id]
+        assert len(mine) == len(visits), score_id  # one rendition per visit
+        for row in mine:
+            _, measures = by_key[(row["page"], row["visit"])]
+            ratio, start = row["tempo_ratio"], measures[0].onset
+            assert [m["engraved_id"] for m in row["measures"]] == [p.engraved_id for p in measures]
+            assert [m["onset"] for m in row["measures"]] == pytest.approx([(p.onset - start) / ratio for p in measures], abs=1e-4)
+            assert row["measures"][-1]["offset"] == pytest.approx((measures[-1].offset - start) / ratio, abs=1e-4)
+            assert row["duration"] == pytest.approx(
+                (measures[-1].offset - start) / ratio + default_build.cfg.render.release_tail_s, abs=1e-3
+            )
+    assert len({row["tempo_ratio"] for row in rows}) > 1, "the default build should use more than one tempo ratio"
+
+
+# --- splits -----------------------------------------------------------------------------------------
+
+
+def test_splits(default_build):
+    check_splits(default_build)
+    assert len({row["score_id"] for row in default_build.all_rows()}) == 13
+    roles = soundfont_roles()
+    assert set(roles.values()) == {"train", "test"}
+    train = {row["soundfont"] for row in default_build.rows["train"]}
+    assert len(train) > 1, "the training split should hear more than one piano"
+    assert default_build.rows.get("test"), "the default build should have a test split"
+
+
+# --- labels and counts ------------------------------------------------------------------------------
+
+
+def test_labels(default_build):
+    check_labels(default_build)
+    for row in default_build.all_rows():
+        assert row["source"] == "embedded" and row["score_id"].startswith("music21/")
+    keys = {row["score_id"]: row["key_fifths"] for row in default_build.all_rows() if row["page"] == 1}
+    # spot checks against the scores themselves
+    assert keys["music21/joplin/maple_leaf_rag.mxl"] == -4  # A-flat major
+    assert keys["music21/cpebach/h186.mxl"] == 3  # A major
+    assert keys["music21/bach/bwv846.mxl"] == 0  # C major
+    meters = {row["score_id"]: row["meter"] for row in default_build.all_rows()}
+    assert meters["music21/joplin/maple_leaf_rag.mxl"] == "2/4"
+    assert meters["music21/schumann_clara/polonaise_op1n1.mxl"] == "3/4"
+
+
+def test_card_counts_match_shards(default_build):
+    check_card_counts(default_build)
+    assert sum(s.scores for s in default_build.report.stats.values()) == 13
+
+
+def test_no_failures(default_build):
+    manifest = default_build.out / "failures.jsonl"
+    assert manifest.is_file() and manifest.read_text() == ""
+    assert default_build.report.failures == []
+    assert not default_build.out.with_name(default_build.out.name + ".work").exists()
+    assert not default_build.out.with_name(default_build.out.name + ".partial").exists()
+
+
+# --- midi ---------------------------------------------------------------------------------------------
+
+
+def test_midi_column(default_build):
+    check_midi(default_build)
+
+
+# --- audio onsets ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def measured_onsets(default_build):
+    return onset_errors(default_build.all_rows())
+
+
+def test_audio_onsets_match_measure_onsets(measured_onsets, capsys):
+    errors, measures = measured_onsets
+    assert len(errors) >= 0.5 * measures, f"only {len(errors)} of {measures} measures begin with a note-on"
+    within = np.abs(errors) <= TOLERANCE
+    median = float(np.median(errors))
+    with capsys.disabled():
+        print(
+            f"\naudio onsets: {within.mean():.1%} of {len(errors)} measures within {TOLERANCE * 1000:.0f} ms, "
+            f"median error {median * 1000:+.1f} ms"
+        )
+    assert within.mean() >= 0.95, f"{within.mean():.1%} within {TOLERANCE * 1000:.0f} ms (median error {median * 1000:+.1f} ms)"
+    assert abs(median) <= 0.010
+
+
+@pytest.mark.parametrize("shift", [0.05, -0.05])
+def test_onset_detector_rejects_shifted_audio(default_build, shift):
+    """The detector is not so lenient that audio 50 ms off the measures would pass."""
+    errors, _ = onset_errors(default_build.all_rows(), shift)
+    assert (np.abs(errors) <= TOLERANCE).mean() < 0.5
+
+
+# --- determinism -------------------------------------------------------------------------------------
+
+
+def digests(out: Path) -> dict[str, str]:
+    files = [*sorted((out / "data").glob("*.parquet")), out / "README.md", out / "failures.jsonl"]
+    return {f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def test_deterministic_across_workers(default_build, tmp_path_factory):
+    root = tmp_path_factory.mktemp("determinism")
+    one = build(root / "one", "source.limit=3", "output.workers=1")
+    two = build(root / "two", "source.limit=3", "output.workers=2")
+    assert digests(one.out) == digests(two.out)
+    assert any(name.endswith(".parquet") for name in digests(one.out))
+    # the same scores give the same rows as in the full build: a score's examples do not depend on
+    # which other scores were built with it
+    ids = {row["score_id"] for row in one.all_rows()}
+    assert len(ids) == 3
+    for split, rows in one.rows.items():
+        full = [row for row in default_build.rows[split] if row["score_id"] in ids]
+        assert rows == full, split
