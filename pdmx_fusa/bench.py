@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(args.pipeline, [*args.set, f"output.dir='{tmp}/pdmx_fusa'", f"output.workers={args.workers}"])
+        cfg = load_config(args.pipeline, [*args.set, f"output.dir='{tmp}/pdmx_fusa'", f"run.workers={args.workers}"])
         cpu_start = time.process_time()
         report = run(cfg, progress=False)
         parent_cpu = time.process_time() - cpu_start

@@ -1,8 +1,9 @@
 """Running a pipeline: every score through the stages in parallel, failures kept, shards written.
 
 The stages stay plain functions of one score; this module adds what surrounds them: one process
-per worker (joblib), soundfonts loaded once per worker, per-stage CPU time, and a failure row for
-any score that raises.
+per worker (joblib), soundfonts loaded once per worker, each score in a forked child with a
+timeout and a memory limit (``isolation.py``), per-stage CPU time, and a failure row for any
+score that raises, crashes or hangs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from joblib import Parallel, delayed
 from tqdm import tqdm
 
 from .config import ConfigError, PipelineConfig
+from .isolation import FAULTS_ENV, Ended, call_isolated, inject, parse_faults
 from .output.card import write_card
 from .output.shards import SplitStats, stage, staged_path, write_shards
 from .records import Failure, ScoreRef
@@ -52,6 +54,7 @@ class Outcome:
     audio_seconds: float = 0.0
     failure: Failure | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
+    peak_rss_mb: float = 0.0  # of the process that ran this score
 
 
 @dataclass
@@ -83,14 +86,22 @@ class _Pianos(dict):
         return self[name]
 
 
-def process(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Path) -> Outcome:
-    """Run one score through every stage and stage its rows; any exception becomes a failure."""
+def process(
+    ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Path, faults: dict[str, str], on_stage=lambda name: None
+) -> Outcome:
+    """Run one score through every stage and stage its rows; any exception becomes a failure.
+
+    ``faults`` maps a stage to a fault to inject before it (tests of the isolation).
+    """
     outcome = Outcome(ref)
     step = "parse"
 
     def timed(name, fn, *args):
         nonlocal step
         step = name
+        on_stage(name)
+        if name in faults:
+            inject(faults[name])
         start = time.process_time()
         result = fn(*args)
         outcome.cpu[name] = outcome.cpu.get(name, 0.0) + time.process_time() - start
@@ -107,7 +118,12 @@ def process(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Pa
         path = staged_path(work, outcome.split, ref.score_id)
         timed("write", stage, rows, path)
     except Exception as err:  # noqa: BLE001 - every failure of one score is recorded, none stops the build
-        reason = str(err) if isinstance(err, Rejected) else f"{type(err).__name__}: {err}"
+        if isinstance(err, Rejected):
+            reason = str(err)
+        elif isinstance(err, MemoryError):
+            reason = f"memory limit ({cfg.run.memory_mb} MiB)"
+        else:
+            reason = f"{type(err).__name__}: {err}"
         outcome.failure = Failure(ref.score_id, ref.path, step, reason, tool_versions())
         return outcome
     outcome.staged = str(path)
@@ -157,12 +173,29 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Report:
     return Report(out, stats, failures, outcomes, time.perf_counter() - started)
 
 
+def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Path, faults: dict[str, str]) -> Outcome:
+    """:func:`process` in a forked child, so a crash, hang or memory blow-up is one failure row."""
+    pianos = _Pianos(fonts, cfg.render.sample_rate)
+    for font in fonts:  # load before forking: every child inherits them
+        pianos[font.name]
+    ended = call_isolated(process, ref, cfg, fonts, work, faults, timeout=cfg.run.timeout_s, memory_mb=cfg.run.memory_mb)
+    if isinstance(ended, Ended):
+        failure = Failure(ref.score_id, ref.path, ended.stage or "parse", ended.reason, tool_versions())
+        return Outcome(ref, failure=failure, peak_rss_mb=ended.peak_rss_mb)
+    outcome, outcome.peak_rss_mb = ended
+    return outcome
+
+
 def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], work: Path) -> Iterator[Outcome]:
-    workers = cfg.output.workers or os.cpu_count() or 1
+    workers = cfg.run.workers or os.cpu_count() or 1
+    try:
+        faults = parse_faults(os.environ.get(FAULTS_ENV, ""))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    tasks = [(ref, cfg, fonts, work, faults.get(ref.score_id, {})) for ref in refs]
     if workers == 1:
-        return (process(ref, cfg, fonts, work) for ref in refs)
-    tasks = (delayed(process)(ref, cfg, fonts, work) for ref in refs)
-    return Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+        return (isolated(*task) for task in tasks)
+    return Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(isolated)(*task) for task in tasks)
 
 
 def _replace(new: Path, old: Path) -> None:

@@ -14,7 +14,7 @@ from .sources import list_scores
 EPILOG = """\
 pipeline files (TOML) live in pipelines/: default.toml (music21's piano scores), folder.toml
 (any folder of .mxl/.musicxml/.xml/.mei/.krn), pdmx.toml (a downloaded PDMX release). Every key
-has a default; --set overrides one, e.g. --set source.root=/data/PDMX --set output.workers=8.
+has a default; --set overrides one, e.g. --set source.root=/data/PDMX --set run.workers=8.
 exit status: 0 built, 1 nothing could be built, 2 the configuration is wrong."""
 
 
@@ -35,14 +35,14 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a pipeline key (TOML value)")
         if name == "build":
             command.add_argument("--output", help="dataset folder to write (output.dir)")
-            command.add_argument("--workers", type=int, help="worker processes, 0 = one per core (output.workers)")
+            command.add_argument("--workers", type=int, help="worker processes, 0 = one per core (run.workers)")
             command.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     overrides = list(args.set)
     if getattr(args, "output", None):
         overrides.append(f"output.dir={json.dumps(args.output)}")
     if getattr(args, "workers", None) is not None:
-        overrides.append(f"output.workers={args.workers}")
+        overrides.append(f"run.workers={args.workers}")
     try:
         cfg = load_config(args.pipeline, overrides)
         if args.command == "scores":

@@ -69,7 +69,13 @@ class SplitConfig:
 class OutputConfig:
     dir: str = "build/pdmx_fusa"
     max_shard_mb: int = 256
-    workers: int = 0  # 0: one per CPU core
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    workers: int = 0  # worker processes; 0: one per CPU core
+    timeout_s: float = 300.0  # wall-clock limit for one score, all stages
+    memory_mb: int = 6144  # address-space limit of the process that runs one score
 
 
 @dataclass(frozen=True)
@@ -80,15 +86,13 @@ class PipelineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     splits: SplitConfig = field(default_factory=SplitConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    run: RunConfig = field(default_factory=RunConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> PipelineConfig:
     """Read a pipeline file (``None``: the embedded default) and apply ``section.key=value`` overrides.
 
-    Override values are TOML (``output.workers=4``, ``source.subsets=["rated"]``); a bare word is
+    Override values are TOML (``run.workers=4``, ``source.subsets=["rated"]``); a bare word is
     taken as a string (``source.root=/data/PDMX``).
     """
     where = str(path) if path else "<defaults>"
@@ -122,7 +126,9 @@ def _validate(cfg: PipelineConfig, where: str) -> None:
         (cfg.render.release_tail_s >= 0, "render.release_tail_s must not be negative"),
         (0 <= cfg.splits.validation and 0 <= cfg.splits.test and cfg.splits.validation + cfg.splits.test < 1,
          "splits.validation and splits.test must be fractions that leave room for train"),
-        (cfg.output.workers >= 0, "output.workers must be 0 (one per core) or more"),
+        (cfg.run.workers >= 0, "run.workers must be 0 (one per core) or more"),
+        (cfg.run.timeout_s > 0, "run.timeout_s must be positive"),
+        (cfg.run.memory_mb >= 512, "run.memory_mb must be at least 512"),
         (cfg.output.max_shard_mb >= 1, "output.max_shard_mb must be at least 1"),
         (cfg.engrave.width_px >= 100, "engrave.width_px must be at least 100"),
     ]

@@ -38,7 +38,7 @@ def build_config(*overrides: str, pipeline: str | Path | None = None):
     ``soundfonts.txt`` by absolute path, two workers unless an override says otherwise."""
     from pdmx_fusa.config import load_config
 
-    return load_config(pipeline, [f"render.soundfonts={json.dumps(str(SOUNDFONTS))}", "output.workers=2", *overrides])
+    return load_config(pipeline, [f"render.soundfonts={json.dumps(str(SOUNDFONTS))}", "run.workers=2", *overrides])
 
 
 @dataclass(frozen=True)

@@ -237,8 +237,8 @@ def digests(out: Path) -> dict[str, str]:
 
 def test_deterministic_across_workers(default_build, tmp_path_factory):
     root = tmp_path_factory.mktemp("determinism")
-    one = build(root / "one", "source.limit=3", "output.workers=1")
-    two = build(root / "two", "source.limit=3", "output.workers=2")
+    one = build(root / "one", "source.limit=3", "run.workers=1")
+    two = build(root / "two", "source.limit=3", "run.workers=2")
     assert digests(one.out) == digests(two.out)
     assert any(name.endswith(".parquet") for name in digests(one.out))
     # the same scores give the same rows as in the full build: a score's examples do not depend on

@@ -202,4 +202,4 @@ def test_cli_output_is_taken_verbatim(tmp_path, monkeypatch):
         target = str(tmp_path / name)
         assert cli.main(["build", "--output", target, "--workers", "3", "--quiet"]) == 1
         assert seen[-1].output.dir == target
-        assert seen[-1].output.workers == 3
+        assert seen[-1].run.workers == 3

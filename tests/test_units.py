@@ -67,9 +67,9 @@ def test_unknown_key(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key", "what"),
     [
-        ('[output]\nworkers = "two"\n', "output.workers", "int"),
-        ("[output]\nworkers = true\n", "output.workers", "int"),
-        ("[output]\nworkers = 1.5\n", "output.workers", "int"),
+        ('[run]\nworkers = "two"\n', "run.workers", "int"),
+        ("[run]\nworkers = true\n", "run.workers", "int"),
+        ("[run]\nworkers = 1.5\n", "run.workers", "int"),
         ("[source]\nroot = 3\n", "source.root", "str"),
         ('[render]\ntrain_tempo_ratios = "0.9"\n', "render.train_tempo_ratios", "list"),
         ('[render]\ntrain_tempo_ratios = [0.9, "fast"]\n', "render.train_tempo_ratios", "float"),
@@ -105,11 +105,11 @@ def test_int_is_accepted_as_float(tmp_path):
 
 
 def test_set_parsing(tmp_path):
-    path = pipeline(tmp_path, '[output]\nworkers = 4\ndir = "from-file"\n[source]\nkind = "folder"\n')
+    path = pipeline(tmp_path, '[run]\nworkers = 4\n[output]\ndir = "from-file"\n[source]\nkind = "folder"\n')
     cfg = load_config(
         path,
         [
-            "output.workers=1",  # TOML integer, overrides the file
+            "run.workers=1",  # TOML integer, overrides the file
             'source.subsets=["rated"]',  # TOML list -> tuple
             "source.root=/data/PDMX",  # a bare word is a string
             "output.dir = 'with spaces and = sign'",  # spaces around '=', quoted TOML string
@@ -118,7 +118,7 @@ def test_set_parsing(tmp_path):
             "source.extensions=[]",
         ],
     )
-    assert cfg.output.workers == 1
+    assert cfg.run.workers == 1
     assert cfg.source.kind == "folder"  # kept from the file
     assert cfg.source.subsets == ("rated",)
     assert cfg.source.root == "/data/PDMX"
@@ -130,7 +130,7 @@ def test_set_parsing(tmp_path):
     assert load_config(None, ["source.root=a=b"]).source.root == "a=b"  # only the first '=' splits
 
 
-@pytest.mark.parametrize("item", ["output.workers", "workers=2", "=2", ".workers=2"])
+@pytest.mark.parametrize("item", ["run.workers", "workers=2", "=2", ".workers=2"])
 def test_set_malformed(item):
     message = config_error(None, [item])
     assert "section.key=value" in message or "unknown key" in message
@@ -140,8 +140,8 @@ def test_set_malformed(item):
 def test_set_errors_name_the_key():
     message = config_error(None, ["output.wrkers=2"])
     assert "<defaults>" in message and "output.wrkers" in message
-    message = config_error(None, ["output.workers=two"])  # a bare word is a string, not an int
-    assert "output.workers" in message and "int" in message
+    message = config_error(None, ["run.workers=two"])  # a bare word is a string, not an int
+    assert "run.workers" in message and "int" in message
     message = config_error(None, ["nosuch.key=1"])
     assert "nosuch" in message
 
