@@ -17,13 +17,14 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from tqdm import tqdm
 
 from .config import ConfigError, PipelineConfig
 from .isolation import FAULTS_ENV, Ended, call_isolated, inject, parse_faults
 from .output.card import write_card
-from .output.shards import SplitStats, stage, staged_path, write_shards
+from .cache import entry, load_summary, save_summary, score_key
+from .output.shards import SplitStats, stage, write_checksums, write_shards
 from .records import Failure, ScoreRef
 from .soundfonts import Soundfont, read_soundfonts, verify_soundfonts
 from .sources import list_scores
@@ -55,6 +56,8 @@ class Outcome:
     failure: Failure | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
     peak_rss_mb: float = 0.0  # of the process that ran this score
+    final: bool = True  # the same inputs would give the same outcome: worth caching
+    cached: bool = False  # taken from an earlier build
 
 
 @dataclass
@@ -87,9 +90,9 @@ class _Pianos(dict):
 
 
 def process(
-    ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Path, faults: dict[str, str], on_stage=lambda name: None
+    ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], target: Path, faults: dict[str, str], on_stage=lambda name: None
 ) -> Outcome:
-    """Run one score through every stage and stage its rows; any exception becomes a failure.
+    """Run one score through every stage and write its rows to ``target``; any exception becomes a failure.
 
     ``faults`` maps a stage to a fault to inject before it (tests of the isolation).
     """
@@ -115,8 +118,7 @@ def process(
         planned = plan(ref.score_id, visits, outcome.split, fonts, cfg.render)
         passages = timed("render", render, score.midi, planned, _Pianos(fonts, cfg.render.sample_rate), cfg.render)
         rows = timed("examples", examples, score, engraving, passages, outcome.split)
-        path = staged_path(work, outcome.split, ref.score_id)
-        timed("write", stage, rows, path)
+        timed("write", stage, rows, target)
     except Exception as err:  # noqa: BLE001 - every failure of one score is recorded, none stops the build
         if isinstance(err, Rejected):
             reason = str(err)
@@ -124,9 +126,10 @@ def process(
             reason = f"memory limit ({cfg.run.memory_mb} MiB)"
         else:
             reason = f"{type(err).__name__}: {err}"
+        outcome.final = isinstance(err, Rejected)
         outcome.failure = Failure(ref.score_id, ref.path, step, reason, tool_versions())
         return outcome
-    outcome.staged = str(path)
+    outcome.staged = str(target)
     outcome.examples = len(rows)
     outcome.audio_seconds = sum(p.duration for p in passages)
     return outcome
@@ -143,19 +146,19 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Report:
     out = Path(cfg.output.dir).absolute()
     if out.exists() and any(out.iterdir()) and not (out / "data").is_dir():
         raise ConfigError(f"{out}: exists and is not a PDMX-FUSA build; refusing to replace it")
-    work = out.with_name(out.name + ".work")
-    shutil.rmtree(work, ignore_errors=True)
+    cache = Path(cfg.output.cache or out.with_name(out.name + ".cache")).absolute()
     outcomes = []
     with tqdm(total=len(refs), unit="score", desc="build", disable=not progress) as bar:
-        for outcome in _map(refs, cfg, fonts, work):
+        for outcome in _map(refs, cfg, fonts, cache):
             outcomes.append(outcome)
             bar.update()
-            bar.set_postfix(done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes))
+            bar.set_postfix(
+                done=sum(not o.failure for o in outcomes), failed=sum(bool(o.failure) for o in outcomes), cached=sum(o.cached for o in outcomes)
+            )
     outcomes.sort(key=lambda o: o.ref.score_id)
     failures = [o.failure for o in outcomes if o.failure]
     built = [o for o in outcomes if not o.failure]
     if not any(o.examples for o in built):
-        shutil.rmtree(work, ignore_errors=True)
         raise BuildError(f"nothing was built: all {len(refs)} scores failed (first: {failures[0].score_id}: {failures[0].reason})")
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -168,34 +171,49 @@ def run(cfg: PipelineConfig, progress: bool = True) -> Report:
             manifest.write(json.dumps(asdict(f), ensure_ascii=False, sort_keys=True) + "\n")
     licenses = collections.Counter(o.ref.license for o in built)
     write_card(partial, cfg, stats, fonts, failures, licenses, tool_versions())
+    write_checksums(partial)
     _replace(partial, out)
-    shutil.rmtree(work, ignore_errors=True)
     return Report(out, stats, failures, outcomes, time.perf_counter() - started)
 
 
-def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], work: Path, faults: dict[str, str]) -> Outcome:
-    """:func:`process` in a forked child, so a crash, hang or memory blow-up is one failure row."""
+def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], cache: Path, faults: dict[str, str]) -> Outcome:
+    """:func:`process` in a forked child, so a crash, hang or memory blow-up is one failure row;
+    an outcome already in ``cache`` for the same inputs is returned without running anything."""
+    rows_path, summary_path = entry(cache, score_key(ref, cfg, fonts, tool_versions()))
+    summary = load_summary(summary_path)
+    if summary is not None and (summary["failure"] or rows_path.exists()):
+        return Outcome(ref, staged="" if summary["failure"] else str(rows_path), cached=True, **summary)
     pianos = _Pianos(fonts, cfg.render.sample_rate)
     for font in fonts:  # load before forking: every child inherits them
         pianos[font.name]
-    ended = call_isolated(process, ref, cfg, fonts, work, faults, timeout=cfg.run.timeout_s, memory_mb=cfg.run.memory_mb)
+    ended = call_isolated(process, ref, cfg, fonts, rows_path, faults, timeout=cfg.run.timeout_s, memory_mb=cfg.run.memory_mb)
     if isinstance(ended, Ended):
         failure = Failure(ref.score_id, ref.path, ended.stage or "parse", ended.reason, tool_versions())
-        return Outcome(ref, failure=failure, peak_rss_mb=ended.peak_rss_mb)
+        return Outcome(ref, failure=failure, peak_rss_mb=ended.peak_rss_mb, final=False)
     outcome, outcome.peak_rss_mb = ended
+    if outcome.final and not faults:
+        save_summary(summary_path, {k: v for k, v in asdict(outcome).items() if k not in ("ref", "staged", "cached")})
     return outcome
 
 
-def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], work: Path) -> Iterator[Outcome]:
-    workers = cfg.run.workers or os.cpu_count() or 1
+def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], cache: Path) -> Iterator[Outcome]:
+    """Outcomes as they finish: in this process, in joblib's local workers, or on a Dask cluster."""
     try:
         faults = parse_faults(os.environ.get(FAULTS_ENV, ""))
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    tasks = [(ref, cfg, fonts, work, faults.get(ref.score_id, {})) for ref in refs]
+    tasks = [delayed(isolated)(ref, cfg, fonts, cache, faults.get(ref.score_id, {})) for ref in refs]
+    if cfg.run.scheduler:
+        from distributed import Client
+
+        with Client(cfg.run.scheduler), parallel_config(backend="dask"):
+            yield from Parallel(return_as="generator_unordered")(tasks)
+        return
+    workers = cfg.run.workers or os.cpu_count() or 1
     if workers == 1:
-        return (isolated(*task) for task in tasks)
-    return Parallel(n_jobs=workers, return_as="generator_unordered")(delayed(isolated)(*task) for task in tasks)
+        yield from (fn(*args, **kwargs) for fn, args, kwargs in tasks)
+    else:
+        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
 
 
 def _replace(new: Path, old: Path) -> None:

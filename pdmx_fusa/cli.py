@@ -36,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         if name == "build":
             command.add_argument("--output", help="dataset folder to write (output.dir)")
             command.add_argument("--workers", type=int, help="worker processes, 0 = one per core (run.workers)")
+            command.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (run.scheduler)")
             command.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     overrides = list(args.set)
     if getattr(args, "output", None):
         overrides.append(f"output.dir={json.dumps(args.output)}")
+    if getattr(args, "scheduler", None):
+        overrides.append(f"run.scheduler={json.dumps(args.scheduler)}")
     if getattr(args, "workers", None) is not None:
         overrides.append(f"run.workers={args.workers}")
     try:

@@ -69,6 +69,7 @@ class SplitConfig:
 class OutputConfig:
     dir: str = "build/pdmx_fusa"
     max_shard_mb: int = 256
+    cache: str = ""  # per-score results kept between builds; "" is <dir>.cache beside the output
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class RunConfig:
     workers: int = 0  # worker processes; 0: one per CPU core
     timeout_s: float = 300.0  # wall-clock limit for one score, all stages
     memory_mb: int = 6144  # address-space limit of the process that runs one score
+    scheduler: str = ""  # a Dask scheduler address (tcp://host:8786) runs the scores on its cluster
 
 
 @dataclass(frozen=True)

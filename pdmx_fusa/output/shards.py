@@ -2,14 +2,13 @@
 
 Workers stage each score's rows as an Arrow IPC file, written atomically; the shards are then
 written from the staged files in score-id order, so their bytes do not depend on which worker
-finished first.
+finished first, nor on whether a file was made by this build or an earlier one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,13 +20,6 @@ from ..stages.split import SPLITS
 from .schema import SCHEMA
 
 ROW_GROUP = 32  # rows per Parquet row group: a few pages of images and audio
-
-
-def staged_path(work: Path, split: str, score_id: str) -> Path:
-    """A file name for a score that is safe on any file system and unique per score id."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", score_id)[-80:]
-    digest = hashlib.sha256(score_id.encode()).hexdigest()[:12]
-    return work / split / f"{stem}.{digest}.arrow"
 
 
 def stage(rows: list[dict], path: Path) -> None:
@@ -84,3 +76,10 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
                     s.audio_seconds += pc.sum(table["duration"]).as_py()
             s.bytes += target.stat().st_size
     return stats
+
+
+def write_checksums(out: Path) -> None:
+    """``SHA256SUMS`` beside the data, in ``sha256sum -c`` format: every shard, the card, the failures."""
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
+    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}" for p in files]
+    (out / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
