@@ -10,7 +10,7 @@ PIPELINE ?= pipelines/default.toml
 DEB_PACKAGES := libfluidsynth3 $(shell awk '!/^\#/ && NF {print $$2}' soundfonts.txt | sort -u)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup sysdeps dataset test test-slow bench clean
+.PHONY: setup sysdeps dataset test test-slow bench bench-peer clean
 
 setup: sysdeps $(BIN)/.installed
 
@@ -48,6 +48,20 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python -m pdmx_fusa.bench
+
+# The pipeline against MuseScore 3's command line on the same scores (docs/performance.md). Only
+# this target needs Debian's musescore3: installed when run as root, otherwise named.
+bench-peer: setup
+	@if ! dpkg-query -W -f='$${Status}' musescore3 2>/dev/null | grep -q 'install ok installed'; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	        echo "installing Debian package: musescore3"; \
+	        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musescore3; \
+	    else \
+	        echo "missing Debian package: musescore3"; \
+	        echo "install it with: sudo apt-get install --no-install-recommends musescore3"; exit 1; \
+	    fi; \
+	fi
+	$(BIN)/python -m pdmx_fusa.bench_peer
 
 clean:
 	rm -rf build .pytest_cache

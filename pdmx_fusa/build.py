@@ -202,6 +202,9 @@ def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], cach
         faults = parse_faults(os.environ.get(FAULTS_ENV, ""))
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    # Largest files first, so no worker is left with one long score at the end; the output
+    # does not depend on this order.
+    refs = sorted(refs, key=lambda ref: -_size(ref.path))
     tasks = [delayed(isolated)(ref, cfg, fonts, cache, faults.get(ref.score_id, {})) for ref in refs]
     if cfg.run.scheduler:
         from distributed import Client
@@ -214,6 +217,13 @@ def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], cach
         yield from (fn(*args, **kwargs) for fn, args, kwargs in tasks)
     else:
         yield from Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _replace(new: Path, old: Path) -> None:
