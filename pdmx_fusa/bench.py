@@ -1,52 +1,132 @@
-"""``make bench``: CPU seconds per stage and audio throughput of a pipeline (the embedded default).
+"""``make bench``: what a build costs, against the floor of work that must be done.
 
-    python -m pdmx_fusa.bench [PIPELINE] [--workers N] [--set SECTION.KEY=VALUE ...]
+    python -m pdmx_fusa.bench [--corpora DIR] [--sample N]
 
-Builds into a temporary folder with one worker by default, so per-stage CPU time is that of a
-single process, soundfont loading included (in ``render``, once per font).
+For the embedded default and, when ``../shared/corpora`` (or ``--corpora``) exists, a fixed
+sample of it (the first N asap-dev scores and every 25th Humdrum score, sorted by path):
+
+- CPU seconds per stage, and the whole build's CPU (parent and per-score children, one worker);
+- the floor: Verovio's load and SVG rendering, resvg rasterising and FluidSynth synthesis of
+  the same passages, each timed alone; the overhead is everything else, as a share of the floor;
+- seconds of audio per CPU second, peak memory per score process and of the worker;
+- the wall-clock speed-up from one to two workers;
+- a projection of the full PDMX-FUSA build in core-hours, with its formula.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import resource
+import shutil
 import tempfile
 import time
+from pathlib import Path
 
-from .build import run
+from .build import Report, _Pianos, run
 from .config import load_config
+from .midi import cut_passage
+from .soundfonts import read_soundfonts
+from .stages.align import align
+from .stages.engrave import engrave, rasterise
+from .stages.parse import new_toolkit, parse
+from .stages.plan import plan
+from .stages.split import piece_key, split
 from .versions import tool_versions
+
+PDMX_SCORES = 116_626  # solo-piano scores PDMX-FUSA selected
+PDMX_PAGES_PER_SCORE = 2.5  # its 291,648 examples (one per page) over those scores
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed_build(overrides: list[str], workers: int) -> tuple[Report, float, float]:
+    """A build from scratch (fresh cache) into a temporary folder: report, CPU s, wall s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = load_config(None, [*overrides, f"output.dir={json.dumps(tmp + '/pdmx_fusa')}", f"run.workers={workers}"])
+        cpu, wall = _cpu(), time.perf_counter()
+        report = run(cfg, progress=False)
+        return report, _cpu() - cpu, time.perf_counter() - wall
+
+
+def floor(report: Report, overrides: list[str]) -> dict[str, float]:
+    """CPU seconds of the work no pipeline can skip, for the scores the build made."""
+    cfg = load_config(None, overrides)
+    fonts = read_soundfonts(cfg.render.soundfonts)
+    pianos = _Pianos(fonts, cfg.render.sample_rate)
+    for font in fonts:
+        pianos[font.name]
+    spent = collections.Counter()
+    for outcome in report.outcomes:
+        if outcome.failure:
+            continue
+        ref = outcome.ref
+        start = time.process_time()
+        toolkit = new_toolkit(cfg.parse)
+        toolkit.loadFile(ref.path)
+        svgs = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
+        spent["verovio load + SVG"] += time.process_time() - start
+        start = time.process_time()
+        for svg in svgs:
+            rasterise(svg, cfg.engrave.width_px)
+        spent["resvg raster"] += time.process_time() - start
+        score = parse(ref, cfg.parse)
+        visits = align(score, engrave(score, cfg.engrave))
+        planned = plan(ref.score_id, visits, split(piece_key(ref, score.title, score.composer), cfg.splits), fonts, cfg.render)
+        for visit, rendition in planned:
+            events = cut_passage(score.midi, visit.start, visit.end, rendition.tempo_ratio)
+            seconds = (visit.end - visit.start) / rendition.tempo_ratio + cfg.render.release_tail_s
+            start = time.process_time()
+            pianos[rendition.soundfont].play(events, seconds)
+            spent["FluidSynth synthesis"] += time.process_time() - start
+    return dict(spent)
+
+
+def report_sample(name: str, overrides: list[str]) -> None:
+    one, cpu, wall_one = timed_build(overrides, 1)
+    _, _, wall_two = timed_build(overrides, 2)
+    stages = collections.Counter()
+    for outcome in one.outcomes:
+        stages.update(outcome.cpu)
+    base = floor(one, overrides)
+    floor_total = sum(base.values())
+    audio = sum(o.audio_seconds for o in one.outcomes)
+    pages = sum(s.pages for s in one.stats.values())
+    print(f"\n== {name}: {len(one.outcomes)} scores ({len(one.failures)} failed), {pages} pages, {audio:.0f} s of audio")
+    print(f"{'stage (child processes)':<28} {'CPU s':>8}")
+    for stage, seconds in stages.most_common():
+        print(f"{stage:<28} {seconds:8.2f}")
+    print(f"{'build total (1 worker)':<28} {cpu:8.2f}   parent and children, soundfont checks and loads included")
+    print(f"{'floor':<28} {floor_total:8.2f}   " + ", ".join(f"{k} {v:.2f}" for k, v in base.items()))
+    print(f"overhead beyond the floor:   {cpu - floor_total:8.2f} s = {(cpu - floor_total) / floor_total:.0%} of the floor (target <= 25%)")
+    print(f"audio per CPU second:        {audio / cpu:8.1f} s")
+    print(f"CPU per page:                {cpu / pages:8.2f} s")
+    print(f"peak RSS: score process {max(o.peak_rss_mb for o in one.outcomes):.0f} MiB, worker {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"wall: 1 worker {wall_one:.1f} s, 2 workers {wall_two:.1f} s, speed-up {wall_one / wall_two:.2f}x (target >= 1.8x)")
+    hours = PDMX_SCORES * PDMX_PAGES_PER_SCORE * cpu / pages / 3600
+    print(f"full PDMX-FUSA: {PDMX_SCORES} scores x {PDMX_PAGES_PER_SCORE} pages x {cpu / pages:.2f} CPU s per page / 3600 = {hours:.0f} core-hours")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pdmx_fusa.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("pipeline", nargs="?")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--set", action="append", default=[])
+    parser.add_argument("--corpora", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora")
+    parser.add_argument("--sample", type=int, default=12, help="asap-dev scores in the corpora sample")
     args = parser.parse_args(argv)
+    soundfonts = f"render.soundfonts={json.dumps(str(Path(__file__).resolve().parents[1] / 'soundfonts.txt'))}"
+    print("tools: " + ", ".join(f"{k} {v}" for k, v in tool_versions().items()))
+    report_sample("embedded default", [soundfonts])
+    if not args.corpora.is_dir():
+        print(f"\n(no corpora at {args.corpora}: the corpora sample is skipped)")
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(args.pipeline, [*args.set, f"output.dir='{tmp}/pdmx_fusa'", f"run.workers={args.workers}"])
-        cpu_start = time.process_time()
-        report = run(cfg, progress=False)
-        parent_cpu = time.process_time() - cpu_start
-    stages = collections.Counter()
-    for outcome in report.outcomes:
-        stages.update(outcome.cpu)
-    audio = sum(o.audio_seconds for o in report.outcomes)
-    pages = sum(s.pages for s in report.stats.values())
-    examples = sum(s.examples for s in report.stats.values())
-    total = sum(stages.values())
-    print(f"pipeline: {args.pipeline or 'embedded default'}, {args.workers} worker(s); " + ", ".join(f"{k} {v}" for k, v in tool_versions().items()))
-    print(f"scores {len(report.outcomes)} (failed {len(report.failures)}), pages {pages}, examples {examples}, audio {audio:.0f} s")
-    print(f"{'stage':<10} {'CPU s':>8} {'share':>7}")
-    for name, seconds in stages.most_common():
-        print(f"{name:<10} {seconds:8.2f} {seconds / total:7.1%}")
-    print(f"{'total':<10} {total:8.2f}")
-    print(f"audio rendered per render CPU second: {audio / stages['render']:.1f} s")
-    print(f"audio per total CPU second:           {audio / total:.1f} s")
-    print(f"CPU per page: {total / pages:.2f} s; shard writing and card (parent): {parent_cpu - (total if args.workers == 1 else 0):.2f} s")
-    print(f"wall: {report.wall_seconds:.1f} s; peak RSS (parent): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+        sample = sorted((args.corpora / "asap-dev").rglob("*.mxl"))[: args.sample] + sorted((args.corpora / "humdrum-piano").rglob("*.krn"))[::25]
+        for i, path in enumerate(sample):
+            shutil.copyfile(path, Path(tmp) / f"{i:03d}-{path.parent.name}-{path.name}")
+        report_sample(f"corpora sample ({args.sample} asap-dev + every 25th Humdrum)", [soundfonts, "source.kind='folder'", f"source.root={json.dumps(tmp)}"])
 
 
 if __name__ == "__main__":

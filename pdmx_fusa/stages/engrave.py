@@ -29,16 +29,22 @@ def engrave(score: Score, cfg: EngraveConfig) -> Engraving:
     return Engraving(tuple(_page(svg, cfg.width_px) for svg in score.svgs))
 
 
-def _page(svg: str, width: int) -> Page:
-    rgba = resvg_py.svg_to_bytes(
-        svg_string=svg,
-        width=width,
-        background="white",
-        skip_system_fonts=True,
-        font_dirs=[font_dir()],
-        serif_family=TEXT_FAMILY,
+def rasterise(svg: str, width: int) -> bytes:
+    """A page's SVG as an RGBA PNG ``width`` pixels wide, drawn with Verovio's own fonts only."""
+    return bytes(
+        resvg_py.svg_to_bytes(
+            svg_string=svg,
+            width=width,
+            background="white",
+            skip_system_fonts=True,
+            font_dirs=[font_dir()],
+            serif_family=TEXT_FAMILY,
+        )
     )
-    image = Image.open(io.BytesIO(bytes(rgba))).convert("L")
+
+
+def _page(svg: str, width: int) -> Page:
+    image = Image.open(io.BytesIO(rasterise(svg, width))).convert("L")
     out = io.BytesIO()
     image.save(out, format="PNG")
     systems, measures = _boxes(svg, image.width / _inner_width(svg))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import re
 import xml.etree.ElementTree as ET
-import zipfile
 from collections import Counter
 from pathlib import Path
-from xml.parsers import expat
 
 import verovio
 
@@ -16,18 +14,20 @@ from ..config import ParseConfig
 from ..midi import Midi, read_midi
 from ..records import Measure, PageLabels, Performed, Score, ScoreRef
 from . import Rejected
+from .container import check_container
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
+RESOURCES = str(Path(verovio.__file__).parent / "data")
 METER_SYMBOLS = {"common": "4/4", "cut": "2/2"}
 _MEASURE_IN_SVG = re.compile(r'<g id="([^"]+)" class="measure')
 
 verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar; reasons are ours
 
 
-def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
-    """Load ``ref`` with Verovio, lay it out in pages, and read its measures, timing and MIDI."""
-    _check_container(Path(ref.path))
-    toolkit = verovio.toolkit()
+def new_toolkit(cfg: ParseConfig) -> verovio.toolkit:
+    """A Verovio toolkit with the pipeline's layout options."""
+    toolkit = verovio.toolkit(False)
+    toolkit.setResourcePath(RESOURCES)  # not the process default, which some hosts (Dask workers) lose
     toolkit.setOptions(
         {
             "xmlIdSeed": 1,  # the same ids on every run
@@ -38,6 +38,13 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
             "footer": "none",
         }
     )
+    return toolkit
+
+
+def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
+    """Load ``ref`` with Verovio, lay it out in pages, and read its measures, timing and MIDI."""
+    check_container(Path(ref.path))
+    toolkit = new_toolkit(cfg)
     if not toolkit.loadFile(ref.path):
         raise Rejected("Verovio could not load the file (unreadable, or not a format it knows)")
     pages = toolkit.getPageCount()
@@ -62,29 +69,6 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         midi=midi,
         duration=duration,
     )
-
-
-def _check_container(path: Path) -> None:
-    """Reject what Verovio would crash on or misread: empty files, broken zips, malformed XML."""
-    with path.open("rb") as stream:
-        magic = stream.read(4)
-    if not magic:
-        raise Rejected("empty file")
-    if magic.startswith(b"PK") or path.suffix.lower() == ".mxl":
-        try:
-            with zipfile.ZipFile(path) as archive:
-                broken = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as err:
-            raise Rejected(f"not a readable .mxl (zip) archive: {err}") from None
-        if broken:
-            raise Rejected(f"corrupt .mxl (zip) archive: bad CRC in {broken}")
-    elif path.suffix.lower() in (".xml", ".musicxml", ".mei"):
-        parser = expat.ParserCreate()
-        try:
-            with path.open("rb") as stream:
-                parser.ParseFile(stream)
-        except expat.ExpatError as err:
-            raise Rejected(f"not well-formed XML: {err}") from None
 
 
 def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]]:
