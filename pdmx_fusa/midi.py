@@ -10,7 +10,6 @@ import bisect
 import io
 from dataclasses import dataclass
 
-import mido
 
 # Passage files use a fixed grid: 120 bpm at 960 ticks per quarter, one tick = 1/1920 s.
 PASSAGE_PPQ = 960
@@ -64,41 +63,87 @@ class Midi:
 
 def read_midi(data: bytes) -> Midi:
     """Read a standard MIDI file; note-offs pair with the earliest open note of their key."""
-    midi = mido.MidiFile(file=io.BytesIO(data))
-    ppq = midi.ticks_per_beat
+    ppq, events = _read_smf(data)
     ticks, starts, rates = [0], [0.0], [500_000 / 1e6 / ppq]
-    events = []
-    tick = 0
-    for msg in mido.merge_tracks(midi.tracks):
-        tick += msg.time
-        if msg.type == "set_tempo":
+    for tick, kind, *values in events:
+        if kind == "tempo":
             start = starts[-1] + (tick - ticks[-1]) * rates[-1]
             if tick == ticks[-1]:
                 ticks.pop(), starts.pop(), rates.pop()
-            ticks.append(tick), starts.append(start), rates.append(msg.tempo / 1e6 / ppq)
-        elif not msg.is_meta:
-            events.append((tick, msg))
+            ticks.append(tick), starts.append(start), rates.append(values[0] / 1e6 / ppq)
     tempo = TempoMap(ppq, tuple(ticks), tuple(starts), tuple(rates))
     notes, controls, programs = [], [], set()
     open_notes: dict[tuple[int, int], list[tuple[float, int]]] = {}
-    for tick, msg in events:
+    tick = 0
+    for tick, kind, *values in events:
+        if kind == "tempo":
+            continue
         time = tempo.seconds(tick)
-        if msg.type == "note_on" and msg.velocity > 0:
-            open_notes.setdefault((msg.channel, msg.note), []).append((time, msg.velocity))
-        elif msg.type in ("note_on", "note_off"):
-            pending = open_notes.get((msg.channel, msg.note))
+        if kind == 0x90 and values[2] > 0:
+            channel, key, velocity = values
+            open_notes.setdefault((channel, key), []).append((time, velocity))
+        elif kind in (0x80, 0x90):
+            pending = open_notes.get((values[0], values[1]))
             if pending:
                 onset, velocity = pending.pop(0)
-                notes.append(Note(msg.channel, msg.note, velocity, onset, time))
-        elif msg.type == "control_change":
-            controls.append(Control(msg.channel, msg.control, msg.value, time))
-        elif msg.type == "program_change":
-            programs.add(msg.program)
+                notes.append(Note(values[0], values[1], velocity, onset, time))
+        elif kind == 0xB0:
+            controls.append(Control(values[0], values[1], values[2], time))
+        elif kind == 0xC0:
+            programs.add(values[1])
     end = tempo.seconds(tick)
     for (channel, key), pending in open_notes.items():
         notes.extend(Note(channel, key, velocity, onset, end) for onset, velocity in pending)
     notes.sort(key=lambda n: (n.onset, n.channel, n.key))
     return Midi(tuple(notes), tuple(controls), frozenset(programs), tempo)
+
+
+def _read_smf(data: bytes) -> tuple[int, list[tuple]]:
+    """Ticks per quarter and every track's events merged in time order (track order at a tie):
+    ``(tick, "tempo", microseconds)`` or ``(tick, status & 0xF0, channel, data1[, data2])``."""
+    if data[:4] != b"MThd":
+        raise ValueError("not a standard MIDI file")
+    header = int.from_bytes(data[4:8], "big")
+    tracks, ppq = int.from_bytes(data[10:12], "big"), int.from_bytes(data[12:14], "big")
+    if ppq & 0x8000:
+        raise ValueError("SMPTE time division is not supported")
+    events, i = [], 8 + header
+    for track in range(tracks):
+        if data[i : i + 4] != b"MTrk":
+            raise ValueError(f"MIDI track {track}: missing MTrk chunk")
+        end = i + 8 + int.from_bytes(data[i + 4 : i + 8], "big")
+        i, tick, status = i + 8, 0, 0
+        while i < end:
+            delta, i = _read_vlq(data, i)
+            tick += delta
+            if data[i] >= 0x80:
+                status, i = data[i], i + 1
+            if status == 0xFF:
+                kind, (size, i) = data[i], _read_vlq(data, i + 1)
+                if kind == 0x51:
+                    events.append((tick, track, len(events), "tempo", int.from_bytes(data[i : i + 3], "big")))
+                i += size
+            elif status in (0xF0, 0xF7):
+                size, i = _read_vlq(data, i)
+                i += size
+            elif status & 0xF0 in (0xC0, 0xD0):
+                events.append((tick, track, len(events), status & 0xF0, status & 0x0F, data[i]))
+                i += 1
+            else:
+                events.append((tick, track, len(events), status & 0xF0, status & 0x0F, data[i], data[i + 1]))
+                i += 2
+        i = end
+    events.sort(key=lambda e: e[:3])
+    return ppq, [(e[0], *e[3:]) for e in events]
+
+
+def _read_vlq(data: bytes, i: int) -> tuple[int, int]:
+    value = 0
+    while True:
+        byte = data[i]
+        value, i = (value << 7) | (byte & 0x7F), i + 1
+        if byte < 0x80:
+            return value, i
 
 
 @dataclass(frozen=True)
