@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .build import Report, _Pianos, run
+from .build import PianoPool, Report, run
 from .config import load_config
 from .midi import cut_passage
 from .soundfonts import read_soundfonts
@@ -57,7 +57,7 @@ def floor(report: Report, overrides: list[str]) -> dict[str, float]:
     """CPU seconds of the work no pipeline can skip, for the scores the build made."""
     cfg = load_config(None, overrides)
     fonts = read_soundfonts(cfg.render.soundfonts)
-    pianos = _Pianos(fonts, cfg.render.sample_rate)
+    pianos = PianoPool(fonts, cfg.render.sample_rate)
     for font in fonts:
         pianos[font.name]
     spent = collections.Counter()

@@ -72,7 +72,7 @@ class Report:
 _PIANOS: dict[tuple[str, int], Piano] = {}
 
 
-class _Pianos(dict):
+class PianoPool(dict):
     """This process's soundfonts, each loaded on first use and kept for every later score."""
 
     def __init__(self, fonts: list[Soundfont], sample_rate: int):
@@ -116,7 +116,7 @@ def process(
         visits = timed("align", align, score, engraving)
         outcome.split = split(piece_key(ref, score.title, score.composer), cfg.splits)
         planned = plan(ref.score_id, visits, outcome.split, fonts, cfg.render)
-        passages = timed("render", render, score.midi, planned, _Pianos(fonts, cfg.render.sample_rate), cfg.render)
+        passages = timed("render", render, score.midi, planned, PianoPool(fonts, cfg.render.sample_rate), cfg.render)
         rows = timed("examples", examples, score, engraving, passages, outcome.split)
         timed("write", stage, rows, target)
     except Exception as err:  # noqa: BLE001 - every failure of one score is recorded, none stops the build
@@ -183,7 +183,7 @@ def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], cache: 
     summary = load_summary(summary_path)
     if summary is not None and (summary["failure"] or rows_path.exists()):
         return Outcome(ref, staged="" if summary["failure"] else str(rows_path), cached=True, **summary)
-    pianos = _Pianos(fonts, cfg.render.sample_rate)
+    pianos = PianoPool(fonts, cfg.render.sample_rate)
     for font in fonts:  # load before forking: every child inherits them
         pianos[font.name]
     ended = call_isolated(process, ref, cfg, fonts, rows_path, faults, timeout=cfg.run.timeout_s, memory_mb=cfg.run.memory_mb)

@@ -15,6 +15,9 @@ EPILOG = """\
 pipeline files (TOML) live in pipelines/: default.toml (music21's piano scores), folder.toml
 (any folder of .mxl/.musicxml/.xml/.mei/.krn), pdmx.toml (a downloaded PDMX release). Every key
 has a default; --set overrides one, e.g. --set source.root=/data/PDMX --set run.workers=8.
+Each score runs in its own process (run.timeout_s, run.memory_mb); a score that fails, crashes or
+hangs becomes a row of failures.jsonl. Results are cached per score beside the output, so a
+killed build resumes where it stopped.
 exit status: 0 built, 1 nothing could be built, 2 the configuration is wrong."""
 
 

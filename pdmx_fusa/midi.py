@@ -7,7 +7,6 @@ mapped through this MIDI's tempo map, and the audio is synthesised from these sa
 from __future__ import annotations
 
 import bisect
-import io
 from dataclasses import dataclass
 
 
