@@ -32,6 +32,7 @@ from .stages.align import align
 from .stages.engrave import engrave, rasterise
 from .stages.parse import new_toolkit, parse
 from .stages.plan import plan
+from .stages.render import passage_seconds
 from .stages.split import piece_key, split
 from .synth import Piano
 from .versions import tool_versions
@@ -82,7 +83,7 @@ def floor(report: Report, overrides: list[str]) -> tuple[dict[str, float], float
         planned = plan(ref.score_id, visits, split(piece_key(ref, score.title, score.composer), cfg.splits), fonts, cfg.render)
         for visit, rendition in planned:
             events = cut_passage(score.midi, visit.start, visit.end, rendition.tempo_ratio)
-            seconds = (visit.end - visit.start) / rendition.tempo_ratio + cfg.render.release_tail_s
+            seconds = passage_seconds(visit, rendition, cfg.render)
             start = time.process_time()
             pianos[rendition.soundfont].play(events, seconds)
             spent["FluidSynth synthesis"] += time.process_time() - start

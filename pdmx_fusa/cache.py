@@ -23,8 +23,7 @@ def score_key(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], versio
     digest = hashlib.sha256()
     try:
         with open(ref.path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
+            digest.update(hashlib.file_digest(stream, "sha256").digest())
     except OSError as err:  # the parse stage reports it; the key still has to exist
         digest.update(f"unreadable: {err}".encode())
     render = {k: v for k, v in dataclasses.asdict(cfg.render).items() if k != "soundfonts"}

@@ -60,11 +60,8 @@ def verify_soundfonts(fonts: list[Soundfont]) -> None:
             file = Path(font.path)
             if not file.is_file():
                 raise ConfigError(f"soundfont {font.name}: {font.path} is missing (apt-get install {font.package})")
-            digest = hashlib.sha256()
             with file.open("rb") as stream:
-                for block in iter(lambda: stream.read(1 << 20), b""):
-                    digest.update(block)
-            digests[font.path] = digest.hexdigest()
+                digests[font.path] = hashlib.file_digest(stream, "sha256").hexdigest()
         if digests[font.path] != font.sha256:
             raise ConfigError(
                 f"soundfont {font.name}: {font.path} has sha256 {digests[font.path]}, soundfonts.txt says {font.sha256}"

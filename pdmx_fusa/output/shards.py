@@ -81,5 +81,8 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
 def write_checksums(out: Path) -> None:
     """``SHA256SUMS`` beside the data, in ``sha256sum -c`` format: every shard, the card, the failures."""
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
-    lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}" for p in files]
+    lines = []
+    for path in files:
+        with path.open("rb") as stream:
+            lines.append(f"{hashlib.file_digest(stream, 'sha256').hexdigest()}  {path.relative_to(out).as_posix()}")
     (out / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -23,10 +23,14 @@ def render(midi: Midi, planned: list[tuple[Visit, Rendition]], pianos: Mapping[s
     passages = []
     for visit, rendition in planned:
         events = cut_passage(midi, visit.start, visit.end, rendition.tempo_ratio)
-        seconds = (visit.end - visit.start) / rendition.tempo_ratio + cfg.release_tail_s
-        samples = pianos[rendition.soundfont].play(events, seconds)
+        samples = pianos[rendition.soundfont].play(events, passage_seconds(visit, rendition, cfg))
         passages.append(Passage(visit, rendition, _flac(samples, cfg), write_passage(events), len(samples) / cfg.sample_rate))
     return passages
+
+
+def passage_seconds(visit: Visit, rendition: Rendition, cfg: RenderConfig) -> float:
+    """How long a passage's audio lasts: the visit at the rendition's tempo, plus the release tail."""
+    return (visit.end - visit.start) / rendition.tempo_ratio + cfg.release_tail_s
 
 
 def _flac(samples: np.ndarray, cfg: RenderConfig) -> bytes:
