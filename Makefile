@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIPELINE ?= pipelines/default.toml
-# libfluidsynth3 for synthesis, plus the package of every soundfont in soundfonts.txt.
-DEB_PACKAGES := libfluidsynth3 $(shell awk '!/^\#/ && NF {print $$2}' soundfonts.txt | sort -u)
+# libfluidsynth3 for synthesis; libgl1 and libegl1, which skia-python's library links to (it
+# draws on the CPU); plus the package of every soundfont in soundfonts.txt.
+DEB_PACKAGES := libfluidsynth3 libgl1 libegl1 $(shell awk '!/^\#/ && NF {print $$2}' soundfonts.txt | sort -u)
 export HF_HUB_OFFLINE := 1
 
 .PHONY: setup sysdeps dataset test test-slow bench bench-peer clean

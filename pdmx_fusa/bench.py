@@ -5,10 +5,12 @@
 For the embedded default and, when ``../shared/corpora`` (or ``--corpora``) exists, a fixed
 sample of it (the first N asap-dev scores and every 25th Humdrum score, sorted by path):
 
-- CPU seconds per stage, and the whole build's CPU (parent and per-score children, one worker);
-- the floor: Verovio's load and SVG rendering, resvg rasterising and FluidSynth synthesis of
-  the same passages, each timed alone; the overhead is everything else, as a share of the floor;
-- seconds of audio per CPU second, peak memory per score process and of the worker;
+- CPU seconds per stage, and the whole build's CPU (one worker, in a fresh process: the build
+  process and its per-score children);
+- the floor: Verovio's load, SVG pages and MIDI, rasterising the pages to PNG, loading each
+  soundfont once and FluidSynth synthesis of the same passages, each timed alone; the overhead
+  is everything else, as a share of the floor;
+- seconds of audio per CPU second, peak memory of a score process and of the build;
 - the wall-clock speed-up from one to two workers;
 - a projection of the full PDMX-FUSA build in core-hours, with its formula.
 """
@@ -26,10 +28,12 @@ from pathlib import Path
 
 from .build import Report, run
 from .config import load_config
+from .isolation import Ended, call_isolated
 from .midi import cut_passage
-from .soundfonts import read_soundfonts, verify_soundfonts
+from .soundfonts import read_soundfonts
 from .stages.align import align
-from .stages.engrave import engrave, rasterise
+from .raster import rasterise
+from .stages.engrave import engrave, page_png, parse_svg
 from .stages.parse import new_toolkit, parse
 from .stages.plan import plan
 from .stages.render import passage_seconds
@@ -41,30 +45,40 @@ PDMX_SCORES = 116_626  # solo-piano scores PDMX-FUSA selected
 PDMX_PAGES_PER_SCORE = 2.5  # its 291,648 examples (one per page) over those scores
 
 
-def _cpu() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def timed_build(overrides: list[str], workers: int) -> tuple[Report, float, float]:
-    """A build from scratch (fresh cache) into a temporary folder: report, CPU s, wall s."""
+def fresh(fn, *args):
+    """``fn(*args)`` in a forked process that has loaded nothing (no soundfont above all, which
+    would make later loads look free): ``(result, peak RSS MiB)``."""
+    ended = call_isolated(lambda *a, on_stage: fn(*a), *args, timeout=24 * 3600, memory_mb=2**20)
+    if isinstance(ended, Ended):
+        raise SystemExit(f"benchmark step {fn.__name__} ended without a result: {ended.reason}")
+    return ended
+
+
+def timed_build(overrides: list[str], workers: int) -> tuple[Report, float, float, float]:
+    """A build from scratch (fresh cache and process, as a user's run): its report, CPU s (the
+    build process and every process it waited for), wall s, and its peak RSS in MiB."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(None, [*overrides, f"output.dir={json.dumps(tmp + '/pdmx_fusa')}", f"run.workers={workers}"])
-        cpu, wall = _cpu(), time.perf_counter()
-        report = run(cfg, progress=False)
-        return report, _cpu() - cpu, time.perf_counter() - wall
+        cpu, wall = _children_cpu(), time.perf_counter()
+        report, peak_mb = fresh(run, cfg, False)
+        return report, _children_cpu() - cpu, time.perf_counter() - wall, peak_mb
 
 
-def floor(report: Report, overrides: list[str]) -> tuple[dict[str, float], float]:
-    """CPU seconds of the work no pipeline can skip, for the scores the build made, and the fixed
-    cost of a build (checking and loading the soundfonts once), which a large build amortises."""
+def floor(report: Report, overrides: list[str]) -> dict[str, float]:
+    """CPU seconds of the work no pipeline can skip, for the scores the build made: Verovio's
+    load, pages and MIDI, rasterising the pages to PNG, loading each soundfont once (in a process
+    that had not) and synthesising the same passages."""
     cfg = load_config(None, overrides)
     spent = collections.Counter()
-    start = time.process_time()
     fonts = read_soundfonts(cfg.render.soundfonts)
-    verify_soundfonts(fonts)
-    pianos = {font.name: Piano(font, cfg.render.sample_rate) for font in fonts}  # fresh loads, timed
-    fixed = time.process_time() - start
+    start = time.process_time()
+    pianos = {font.name: Piano(font, cfg.render.sample_rate) for font in fonts}
+    spent["FluidSynth soundfont loads"] += time.process_time() - start
     for outcome in report.outcomes:
         if outcome.failure:
             continue
@@ -73,11 +87,14 @@ def floor(report: Report, overrides: list[str]) -> tuple[dict[str, float], float
         toolkit = new_toolkit(cfg.parse)
         toolkit.loadFile(ref.path)
         svgs = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
-        spent["verovio load + SVG"] += time.process_time() - start
+        spent["Verovio load + SVG"] += time.process_time() - start
+        start = time.process_time()
+        toolkit.renderToMIDI()  # the performance the audio is synthesised from
+        spent["Verovio MIDI"] += time.process_time() - start
         start = time.process_time()
         for svg in svgs:
-            rasterise(svg, cfg.engrave.width_px)
-        spent["resvg raster"] += time.process_time() - start
+            page_png(rasterise(parse_svg(svg), cfg.engrave.width_px))
+        spent["raster to PNG"] += time.process_time() - start
         score = parse(ref, cfg.parse)
         visits = align(score, engrave(score, cfg.engrave))
         planned = plan(ref.score_id, visits, split(piece_key(ref, score.title, score.composer), cfg.splits), fonts, cfg.render)
@@ -87,16 +104,16 @@ def floor(report: Report, overrides: list[str]) -> tuple[dict[str, float], float
             start = time.process_time()
             pianos[rendition.soundfont].play(events, seconds)
             spent["FluidSynth synthesis"] += time.process_time() - start
-    return dict(spent), fixed
+    return dict(spent)
 
 
 def report_sample(name: str, overrides: list[str]) -> None:
-    one, cpu, wall_one = timed_build(overrides, 1)
-    _, _, wall_two = timed_build(overrides, 2)
+    one, cpu, wall_one, worker_mb = timed_build(overrides, 1)
+    _, _, wall_two, _ = timed_build(overrides, 2)
     stages = collections.Counter()
     for outcome in one.outcomes:
         stages.update(outcome.cpu)
-    base, fixed = floor(one, overrides)
+    base, _ = fresh(floor, one, overrides)
     floor_total = sum(base.values())
     audio = sum(o.audio_seconds for o in one.outcomes)
     pages = sum(s.pages for s in one.stats.values())
@@ -104,14 +121,15 @@ def report_sample(name: str, overrides: list[str]) -> None:
     print(f"{'stage (child processes)':<28} {'CPU s':>8}")
     for stage, seconds in stages.most_common():
         print(f"{stage:<28} {seconds:8.2f}")
-    print(f"{'build total (1 worker)':<28} {cpu:8.2f}   parent and children, soundfont checks and loads included")
+    print(f"{'build total (1 worker)':<28} {cpu:8.2f}   the build process and its score processes")
     print(f"{'floor':<28} {floor_total:8.2f}   " + ", ".join(f"{k} {v:.2f}" for k, v in base.items()))
     print(f"overhead beyond the floor:   {cpu - floor_total:8.2f} s = {(cpu - floor_total) / floor_total:.0%} of the floor (target <= 25%)")
-    steady = cpu - floor_total - fixed
-    print(f"  without the fixed {fixed:.2f} s of checking and loading soundfonts: {steady:.2f} s = {steady / floor_total:.0%}")
+    loads = base["FluidSynth soundfont loads"]
+    print(f"  (counting the {loads:.2f} s of soundfont loads, once per worker, as overhead: "
+          f"{(cpu - floor_total + loads) / (floor_total - loads):.0%})")
     print(f"audio per CPU second:        {audio / cpu:8.1f} s")
     print(f"CPU per page:                {cpu / pages:8.2f} s")
-    print(f"peak RSS: score process {max(o.peak_rss_mb for o in one.outcomes):.0f} MiB, worker {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(f"peak RSS: score process {max(o.peak_rss_mb for o in one.outcomes):.0f} MiB, the build's largest process {worker_mb:.0f} MiB")
     print(f"wall: 1 worker {wall_one:.1f} s, 2 workers {wall_two:.1f} s, speed-up {wall_one / wall_two:.2f}x (target >= 1.8x)")
     hours = PDMX_SCORES * PDMX_PAGES_PER_SCORE * cpu / pages / 3600
     print(f"full PDMX-FUSA: {PDMX_SCORES} scores x {PDMX_PAGES_PER_SCORE} pages x {cpu / pages:.2f} CPU s per page / 3600 = {hours:.0f} core-hours")

@@ -1,7 +1,8 @@
 """Running a pipeline: every score through the stages in parallel, failures kept, shards written.
 
-The stages stay plain functions of one score; this module adds what surrounds them: one process
-per worker (joblib), soundfonts loaded once per worker, each score in a forked child with a
+The stages stay plain functions of one score; this module adds what surrounds them: worker
+processes forked after the soundfonts are loaded once (or Dask workers, through joblib, each
+loading them once), each score in a forked child with a
 timeout and a memory limit (``isolation.py``), per-stage CPU time, and a failure row for any
 score that raises, crashes or hangs.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import multiprocessing
 import os
 import shutil
 import time
@@ -87,6 +89,13 @@ class PianoPool(dict):
             _PIANOS[key] = Piano(font, self._rate)
         self[name] = _PIANOS[key]
         return self[name]
+
+
+def load_pianos(fonts: list[Soundfont], sample_rate: int) -> None:
+    """Load every soundfont into this process, once: processes forked later share them."""
+    pianos = PianoPool(fonts, sample_rate)
+    for font in fonts:
+        pianos[font.name]
 
 
 def process(
@@ -183,9 +192,7 @@ def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], cache: 
     summary = load_summary(summary_path)
     if summary is not None and (summary["failure"] or rows_path.exists()):
         return Outcome(ref, staged="" if summary["failure"] else str(rows_path), cached=True, **summary)
-    pianos = PianoPool(fonts, cfg.render.sample_rate)
-    for font in fonts:  # load before forking: every child inherits them
-        pianos[font.name]
+    load_pianos(fonts, cfg.render.sample_rate)  # before forking: the child inherits them
     ended = call_isolated(process, ref, cfg, fonts, rows_path, faults, timeout=cfg.run.timeout_s, memory_mb=cfg.run.memory_mb)
     if isinstance(ended, Ended):
         failure = Failure(ref.score_id, ref.path, ended.stage or "parse", ended.reason, tool_versions())
@@ -197,7 +204,7 @@ def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], cache: 
 
 
 def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], cache: Path) -> Iterator[Outcome]:
-    """Outcomes as they finish: in this process, in joblib's local workers, or on a Dask cluster."""
+    """Outcomes as they finish: in this process, in forked local workers, or on a Dask cluster."""
     try:
         faults = parse_faults(os.environ.get(FAULTS_ENV, ""))
     except ValueError as err:
@@ -215,8 +222,15 @@ def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], cach
     workers = cfg.run.workers or os.cpu_count() or 1
     if workers == 1:
         yield from (fn(*args, **kwargs) for fn, args, kwargs in tasks)
-    else:
-        yield from Parallel(n_jobs=workers, return_as="generator_unordered")(tasks)
+        return
+    load_pianos(fonts, cfg.render.sample_rate)  # here, once: forked workers start with them and every import
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap_unordered(_call, tasks)
+
+
+def _call(task):
+    fn, args, kwargs = task
+    return fn(*args, **kwargs)
 
 
 def _size(path: str) -> int:

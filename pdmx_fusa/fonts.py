@@ -1,7 +1,7 @@
 """The fonts Verovio's SVG asks for, taken from Verovio's own data folder.
 
 Verovio embeds its text font (Liberation Serif) and its music font (Leipzig) in CSS as woff2.
-Rasterisers cannot read those, so they are converted once to OpenType files in a cache folder,
+Rasterisers do not read those, so they are converted once to OpenType files in a cache folder,
 and pages are rasterised with these fonts alone: no system font can change a pixel.
 """
 
@@ -17,13 +17,12 @@ from pathlib import Path
 import verovio
 from fontTools.ttLib import TTFont
 
-TEXT_FAMILY = "Liberation Serif"
 _CSS = ("Liberation.css", "Leipzig.css")
 
 
 @functools.cache
 def font_dir() -> str:
-    """A folder of OpenType fonts for resvg, made on first use (per Verovio version)."""
+    """A folder of OpenType fonts for the rasteriser, made on first use (per Verovio version)."""
     data = Path(verovio.__file__).parent / "data"
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     folder = cache / "pdmx-fusa" / f"fonts-verovio-{verovio.toolkit(False).getVersion()}"

@@ -20,7 +20,7 @@ _fl.fluid_version_str.restype = ctypes.c_char_p
 _fl.fluid_set_log_function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 _fl.fluid_set_log_function(2, None, None)  # FLUID_WARN: a new synth warns that it has no preset yet
 
-SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512}
+SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512, "synth.dynamic-sample-loading": 1}
 
 
 def fluidsynth_version() -> str:
@@ -42,6 +42,13 @@ class Piano:
         font_id = self._holder.sfload(soundfont.path)
         if font_id < 0:
             raise RuntimeError(f"FluidSynth could not load {soundfont.path}")
+        # Samples are read (and sf3 samples decoded) when a channel selects their preset, and
+        # dropped when none does. The holder keeps selected what a passage's synth selects: the
+        # defaults a new synth gives its channels (bank 0 program 0, drums on channel 10) and
+        # the piano; the rest of the soundfont is never read.
+        for channel in range(16):
+            self._holder.program_select(channel, font_id, 128 if channel == 9 else 0, 0)
+        self._holder.program_select(0, font_id, soundfont.bank, soundfont.preset)
         self._font = _fl.fluid_synth_get_sfont_by_id(self._holder.synth, font_id)
 
     def play(self, events: list[PassageEvent], seconds: float) -> np.ndarray:

@@ -19,7 +19,7 @@ def tool_versions() -> dict[str, str]:
         "pdmx-fusa": __version__,
         "verovio": verovio.toolkit(False).getVersion(),
         "fluidsynth": fluidsynth_version(),
-        "resvg-py": version("resvg-py"),
+        "skia-python": version("skia-python"),
         "libsndfile": soundfile.__libsndfile_version__,
         "python": platform.python_version(),
     }

@@ -89,7 +89,7 @@ def write_card(
         "## How it was made",
         "",
         f"- Engraving: Verovio, A4 pages ({cfg.parse.page_width}x{cfg.parse.page_height} tenths of a mm, scale "
-        f"{cfg.parse.scale}), rasterised with resvg to greyscale PNG {cfg.engrave.width_px} px wide, with Verovio's own "
+        f"{cfg.parse.scale}), rasterised with Skia to greyscale PNG {cfg.engrave.width_px} px wide, with Verovio's own "
         "Leipzig and Liberation Serif fonts.",
         f"- Audio: FluidSynth at {cfg.render.sample_rate} Hz mono, FLAC 16-bit, peak-normalised to {cfg.render.peak_dbfs} dBFS, "
         f"reverb and chorus off; each passage plays the notes that begin in it and rings on for "

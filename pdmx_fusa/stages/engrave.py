@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import io
 import re
-import xml.etree.ElementTree as ET
 
 import numpy as np
-import resvg_py
+from lxml import etree
 from PIL import Image
 
 from ..config import EngraveConfig
-from ..fonts import TEXT_FAMILY, font_dir
+from ..raster import SVG, rasterise
 from ..records import Box, Engraving, MeasureBoxes, Page, Score
 from . import Rejected
 
-SVG = "{http://www.w3.org/2000/svg}"
 _LINE = re.compile(r"M\s*(-?[\d.]+)[ ,](-?[\d.]+)\s*L\s*(-?[\d.]+)[ ,](-?[\d.]+)")
 _TRANSLATE = re.compile(r"translate\(\s*(-?[\d.]+)[ ,]\s*(-?[\d.]+)\s*\)")
 
@@ -29,26 +27,23 @@ def engrave(score: Score, cfg: EngraveConfig) -> Engraving:
     return Engraving(tuple(_page(svg, cfg.width_px) for svg in score.svgs))
 
 
-def rasterise(svg: str, width: int) -> bytes:
-    """A page's SVG as an RGBA PNG ``width`` pixels wide, drawn with Verovio's own fonts only."""
-    return bytes(
-        resvg_py.svg_to_bytes(
-            svg_string=svg,
-            width=width,
-            background="white",
-            skip_system_fonts=True,
-            font_dirs=[font_dir()],
-            serif_family=TEXT_FAMILY,
-        )
-    )
+def page_png(pixels: np.ndarray) -> bytes:
+    """A page's greyscale pixels as PNG."""
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def parse_svg(svg: str) -> etree._Element:
+    """A page's SVG as a tree (Verovio's own output: no entities, nothing fetched)."""
+    return etree.fromstring(svg.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
 
 
 def _page(svg: str, width: int) -> Page:
-    image = Image.open(io.BytesIO(rasterise(svg, width))).convert("L")
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    systems, measures = _boxes(svg, image.width / _inner_width(svg))
-    return Page(out.getvalue(), image.width, image.height, systems, measures)
+    root = parse_svg(svg)
+    systems, measures = _boxes(root, width / _inner_width(svg))
+    pixels = rasterise(root, width)
+    return Page(page_png(pixels), pixels.shape[1], pixels.shape[0], systems, measures)
 
 
 def _inner_width(svg: str) -> float:
@@ -58,9 +53,8 @@ def _inner_width(svg: str) -> float:
     return float(match.group(1))
 
 
-def _boxes(svg: str, scale: float) -> tuple[tuple[Box, ...], dict[str, MeasureBoxes]]:
+def _boxes(root: etree._Element, scale: float) -> tuple[tuple[Box, ...], dict[str, MeasureBoxes]]:
     """System boxes and measure boxes in pixels; ``scale`` is pixels per SVG inner unit."""
-    root = ET.fromstring(svg)
     margin = root.find(f".//{SVG}g[@class='page-margin']")
     dx, dy = map(float, _TRANSLATE.search(margin.get("transform", "translate(0,0)")).groups())
 
@@ -87,7 +81,7 @@ def _boxes(svg: str, scale: float) -> tuple[tuple[Box, ...], dict[str, MeasureBo
     return tuple(systems), measures
 
 
-def _staff_box(staff: ET.Element) -> np.ndarray | None:
+def _staff_box(staff: etree._Element) -> np.ndarray | None:
     """The extent of a staff's own horizontal lines (its direct ``path`` children)."""
     lines = []
     for path in staff.findall(f"{SVG}path"):
