@@ -221,7 +221,7 @@ def _map(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], cach
         return
     workers = cfg.run.workers or os.cpu_count() or 1
     if workers == 1:
-        yield from (fn(*args, **kwargs) for fn, args, kwargs in tasks)
+        yield from map(_call, tasks)
         return
     load_pianos(fonts, cfg.render.sample_rate)  # here, once: forked workers start with them and every import
     with multiprocessing.get_context("fork").Pool(workers) as pool:
