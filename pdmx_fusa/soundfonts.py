@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ConfigError
+from .sf3 import default_cache
 
 ROLES = ("train", "test")
 
@@ -52,17 +56,41 @@ def read_soundfonts(path: str | Path) -> list[Soundfont]:
     return fonts
 
 
-def verify_soundfonts(fonts: list[Soundfont]) -> None:
-    """Check that every file exists and has its listed sha256 (each file hashed once)."""
+def verify_soundfonts(fonts: list[Soundfont], memo: Path | None = None) -> None:
+    """Check that every file exists and has its listed sha256.
+
+    A file is hashed once, and not again while its device, inode, size and modification time are
+    those recorded beside its digest in ``memo`` (a JSON file; by default in the machine's cache
+    of decoded soundfonts), as ``make`` and ``git`` trust a file's status.
+    """
+    memo = memo or default_cache() / "sha256.json"
+    try:
+        known = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
     digests: dict[str, str] = {}
     for font in fonts:
         if font.path not in digests:
             file = Path(font.path)
-            if not file.is_file():
+            try:
+                status = file.stat()
+            except OSError:
+                status = None
+            if status is None or not stat.S_ISREG(status.st_mode):
                 raise ConfigError(f"soundfont {font.name}: {font.path} is missing (apt-get install {font.package})")
-            with file.open("rb") as stream:
-                digests[font.path] = hashlib.file_digest(stream, "sha256").hexdigest()
+            identity = [status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns]
+            if known.get(font.path, [None])[:-1] != identity:
+                with file.open("rb") as stream:
+                    known[font.path] = [*identity, hashlib.file_digest(stream, "sha256").hexdigest()]
+            digests[font.path] = known[font.path][-1]
         if digests[font.path] != font.sha256:
             raise ConfigError(
                 f"soundfont {font.name}: {font.path} has sha256 {digests[font.path]}, soundfonts.txt says {font.sha256}"
             )
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, sort_keys=True), encoding="utf-8")
+        tmp.replace(memo)
+    except OSError:  # a read-only cache only costs the hashing next time
+        pass

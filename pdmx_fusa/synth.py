@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
-import fluidsynth
 import numpy as np
+import soundfile  # noqa: F401 - before fluidsynth, whose libsndfile (sf3 decoding) is then the wheel's, as in sf3.py
+import fluidsynth  # noqa: I001
 
 from .midi import TICKS_PER_SECOND, PassageEvent
+from .sf3 import default_cache, playable
 from .soundfonts import Soundfont
 
 _fl = fluidsynth._fl
-_fl.fluid_synth_write_float.argtypes = [ctypes.c_void_p, ctypes.c_int] + [ctypes.c_void_p, ctypes.c_int, ctypes.c_int] * 2
+_fl.fluid_synth_process.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
 _fl.fluid_synth_get_sfont_by_id.argtypes = [ctypes.c_void_p, ctypes.c_int]
 _fl.fluid_synth_get_sfont_by_id.restype = ctypes.c_void_p
 _fl.fluid_synth_add_sfont.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 _fl.fluid_synth_remove_sfont.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
 _fl.fluid_version_str.restype = ctypes.c_char_p
+_fl.fluid_synth_set_channel_type.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
 _fl.fluid_set_log_function.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
 _fl.fluid_set_log_function(2, None, None)  # FLUID_WARN: a new synth warns that it has no preset yet
 
 SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512, "synth.dynamic-sample-loading": 1}
+_MELODIC, _DRUM_CHANNEL = 0, 9
+DEFAULT_PRESET = (0, 0)  # what adding a soundfont selects on every melodic channel
 
 
 def fluidsynth_version() -> str:
@@ -35,25 +41,28 @@ class Piano:
     the preset (the score's own programs are ignored); reverb and chorus are off.
     """
 
-    def __init__(self, soundfont: Soundfont, sample_rate: int):
+    def __init__(self, soundfont: Soundfont, sample_rate: int, decoded: Path | None = None):
+        """``decoded``: where decoded copies of sf3 files are kept (:mod:`~pdmx_fusa.sf3`; they
+        sound the same and load 15x faster); ``None`` for :func:`~pdmx_fusa.sf3.default_cache`."""
         self.soundfont = soundfont
         self.sample_rate = sample_rate
-        self._holder = fluidsynth.Synth(samplerate=sample_rate, channels=16, **SETTINGS)
-        font_id = self._holder.sfload(soundfont.path)
+        presets = [(soundfont.bank, soundfont.preset), DEFAULT_PRESET]
+        path = playable(soundfont.path, soundfont.sha256, presets, decoded or default_cache())
+        self._holder = _synth(sample_rate)
+        font_id = self._holder.sfload(path)
         if font_id < 0:
-            raise RuntimeError(f"FluidSynth could not load {soundfont.path}")
+            raise RuntimeError(f"FluidSynth could not load {path}")
         # Samples are read (and sf3 samples decoded) when a channel selects their preset, and
         # dropped when none does. The holder keeps selected what a passage's synth selects: the
-        # defaults a new synth gives its channels (bank 0 program 0, drums on channel 10) and
-        # the piano; the rest of the soundfont is never read.
-        for channel in range(16):
-            self._holder.program_select(channel, font_id, 128 if channel == 9 else 0, 0)
-        self._holder.program_select(0, font_id, soundfont.bank, soundfont.preset)
+        # default a new soundfont gives every channel and the piano; the rest of the soundfont,
+        # its drum kits above all, is never read.
+        for channel, (bank, preset) in enumerate(presets):
+            self._holder.program_select(channel, font_id, bank, preset)
         self._font = _fl.fluid_synth_get_sfont_by_id(self._holder.synth, font_id)
 
     def play(self, events: list[PassageEvent], seconds: float) -> np.ndarray:
         """Mono float32 samples of ``events`` (ticks on the passage grid), ``seconds`` long."""
-        synth = fluidsynth.Synth(gain=0.5, samplerate=self.sample_rate, channels=16, **SETTINGS)
+        synth = _synth(self.sample_rate, gain=0.5)
         try:
             font_id = _fl.fluid_synth_add_sfont(synth.synth, self._font)
             for channel in range(16):
@@ -64,15 +73,25 @@ class Piano:
             synth.delete()
 
 
+def _synth(sample_rate: int, gain: float = 0.2) -> fluidsynth.Synth:
+    """A synth whose 16 channels are all melodic: every one plays the piano, and none selects a
+    drum kit (decoding an sf3 kit costs a second) when a soundfont is added."""
+    synth = fluidsynth.Synth(gain=gain, samplerate=sample_rate, channels=16, **SETTINGS)
+    _fl.fluid_synth_set_channel_type(synth.synth, _DRUM_CHANNEL, _MELODIC)
+    return synth
+
+
 def _perform(synth: fluidsynth.Synth, events: list[PassageEvent], total: int, sample_rate: int) -> np.ndarray:
-    stereo = np.zeros((2, total), dtype=np.float32)
+    mono = np.zeros(total, dtype=np.float32)
+    outputs = (ctypes.c_void_p * 2)()
     done = 0
 
     def write_until(at: int) -> None:
         nonlocal done
         if at > done:
-            left, right = stereo[0, done:].ctypes.data, stereo[1, done:].ctypes.data
-            _fl.fluid_synth_write_float(synth.synth, at - done, left, 0, 1, right, 0, 1)
+            # FluidSynth adds each output channel into its buffer: both into one, left + right.
+            outputs[0] = outputs[1] = mono[done:].ctypes.data
+            _fl.fluid_synth_process(synth.synth, at - done, 0, None, 2, outputs)
             done = at
 
     for e in events:
@@ -84,4 +103,5 @@ def _perform(synth: fluidsynth.Synth, events: list[PassageEvent], total: int, sa
         else:
             synth.cc(e.channel, e.a, e.b)
     write_until(total)
-    return stereo.mean(axis=0)
+    mono *= 0.5  # the mean of the two channels
+    return mono

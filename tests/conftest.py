@@ -16,6 +16,8 @@ from pathlib import Path
 # dataset name would otherwise wait for the Hub), and keep their caches out of the home folder.
 os.environ["HF_HUB_OFFLINE"] = "1"
 HF_HOME = os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="pdmx-fusa-tests-hf-")
+# Decoded soundfont copies (pdmx_fusa.sf3) are made once per session here, not in the home folder.
+XDG_CACHE_HOME = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pdmx-fusa-tests-cache-")
 
 import pytest  # noqa: E402
 
@@ -28,9 +30,10 @@ needs_corpora = pytest.mark.skipif(not CORPORA.is_dir(), reason=f"needs {CORPORA
 
 @pytest.fixture(scope="session", autouse=True)
 def _hf_home():
-    """Remove the scratch ``HF_HOME`` made above once the session is over."""
+    """Remove the scratch ``HF_HOME`` and ``XDG_CACHE_HOME`` made above once the session is over."""
     yield
     shutil.rmtree(HF_HOME, ignore_errors=True)
+    shutil.rmtree(XDG_CACHE_HOME, ignore_errors=True)
 
 
 def build_config(*overrides: str, pipeline: str | Path | None = None):

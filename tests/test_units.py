@@ -223,6 +223,13 @@ def test_soundfont_sha256_mismatch(tmp_path):
         verify_soundfonts([good, wrong])
     message = str(err.value)
     assert "bright" in message and str(file) in message and actual in message and "0" * 64 in message
+    # the digest is remembered with the file's status, and recomputed once the file changes
+    memo = tmp_path / "memo.json"
+    verify_soundfonts([good], memo)
+    assert json.loads(memo.read_text())[str(file)][-1] == actual
+    file.write_bytes(b"not really a soundfont!")
+    with pytest.raises(ConfigError, match="bright|grand"):
+        verify_soundfonts([good], memo)
     missing = Soundfont("gone", "pkg-gone", str(tmp_path / "gone.sf2"), 0, 0, actual, "test")
     with pytest.raises(ConfigError, match=r"is missing \(apt-get install pkg-gone\)"):
         verify_soundfonts([missing])
