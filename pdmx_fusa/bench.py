@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .build import Report, run
+from .build import Report, load_pianos, run
 from .config import load_config
 from .isolation import Ended, call_isolated
 from .midi import cut_passage
@@ -114,8 +114,7 @@ def floor(report: Report, overrides: list[str]) -> dict[str, float]:
 def _load_soundfonts(overrides: list[str]) -> int:
     cfg = load_config(None, overrides)
     fonts = read_soundfonts(cfg.render.soundfonts)
-    for font in fonts:
-        Piano(font, cfg.render.sample_rate)
+    load_pianos(fonts, cfg.render.sample_rate)
     return len(fonts)
 
 

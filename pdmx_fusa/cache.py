@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from .config import PipelineConfig
+from .files import write_atomic
 from .records import Failure, ScoreRef
 from .soundfonts import Soundfont
 
@@ -57,7 +57,4 @@ def load_summary(path: Path) -> dict | None:
 
 
 def save_summary(path: Path, summary: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(summary, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(summary, sort_keys=True).encode())

@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import functools
 import io
-import os
 import re
 from pathlib import Path
 
 import verovio
 from fontTools.ttLib import TTFont
+
+from .files import machine_cache, temporary
 
 _CSS = ("Liberation.css", "Leipzig.css")
 
@@ -24,8 +25,7 @@ _CSS = ("Liberation.css", "Leipzig.css")
 def font_dir() -> str:
     """A folder of OpenType fonts for the rasteriser, made on first use (per Verovio version)."""
     data = Path(verovio.__file__).parent / "data"
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    folder = cache / "pdmx-fusa" / f"fonts-verovio-{verovio.toolkit(False).getVersion()}"
+    folder = machine_cache() / f"fonts-verovio-{verovio.toolkit(False).getVersion()}"
     if not (folder / "complete").exists():
         folder.mkdir(parents=True, exist_ok=True)
         for css in _CSS:
@@ -33,8 +33,9 @@ def font_dir() -> str:
             for i, encoded in enumerate(re.findall(r"base64,([A-Za-z0-9+/=]+)", text)):
                 font = TTFont(io.BytesIO(base64.b64decode(encoded)))
                 font.flavor = None
-                tmp = folder / f".{css[:-4]}-{i}.{os.getpid()}.otf"
+                target = folder / f"{css[:-4]}-{i}.otf"
+                tmp = temporary(target)
                 font.save(tmp)
-                tmp.replace(folder / f"{css[:-4]}-{i}.otf")
+                tmp.replace(target)
         (folder / "complete").touch()
     return str(folder)

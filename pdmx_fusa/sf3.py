@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import soundfile  # noqa: F401 - loads the wheel's libsndfile
 
+from .files import machine_cache, write_atomic
+
 VORBIS = 0x10  # sample type bit of a compressed sample
 INSTRUMENT, SAMPLE_ID = 41, 53  # generator operators
 PADDING = 46  # zero frames the specification requires after every sample
@@ -37,7 +39,7 @@ class SoundfontError(ValueError):
 
 def default_cache() -> Path:
     """Where decoded copies are kept on this machine: ``$XDG_CACHE_HOME/pdmx-fusa/soundfonts``."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pdmx-fusa" / "soundfonts"
+    return machine_cache() / "soundfonts"
 
 
 def playable(path: str, sha256: str, presets: list[tuple[int, int]], cache: Path) -> str:
@@ -57,12 +59,10 @@ def playable(path: str, sha256: str, presets: list[tuple[int, int]], cache: Path
             stream.seek(0)
             if hashlib.file_digest(stream, "sha256").hexdigest() != sha256:
                 return path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)  # before decoding: fails fast where it cannot be written
             stream.seek(chunks["smpl"][0])
             decoded = _decoded(path, chunks, stream.read(chunks["smpl"][1]), set(presets))
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(decoded)
-        tmp.replace(target)
+        write_atomic(target, decoded)
     except (OSError, SoundfontError, IndexError, struct.error):  # FluidSynth reads the original, or says why not
         return path
     return str(target)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ConfigError
+from .files import write_atomic
 from .sf3 import default_cache
 
 ROLES = ("train", "test")
@@ -88,9 +88,6 @@ def verify_soundfonts(fonts: list[Soundfont], memo: Path | None = None) -> None:
                 f"soundfont {font.name}: {font.path} has sha256 {digests[font.path]}, soundfonts.txt says {font.sha256}"
             )
     try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        tmp = memo.with_name(f".{memo.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, sort_keys=True), encoding="utf-8")
-        tmp.replace(memo)
+        write_atomic(memo, json.dumps(known, sort_keys=True).encode())
     except OSError:  # a read-only cache only costs the hashing next time
         pass

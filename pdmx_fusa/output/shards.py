@@ -8,7 +8,6 @@ finished first, nor on whether a file was made by this build or an earlier one.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..files import temporary
 from ..stages.split import SPLITS
 from .schema import SCHEMA
 
@@ -26,7 +26,7 @@ def stage(rows: list[dict], path: Path) -> None:
     """Write one score's rows; readers never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary(path)
     with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
         writer.write_table(table)
     tmp.replace(path)
