@@ -31,11 +31,12 @@ sysdeps:
 	    fi; \
 	fi
 
-# The virtual environment, torch first (its CPU wheel), then the package editable.
+# The virtual environment, torch first (its CPU wheel, kept on these machines), then the package
+# editable with its training extra (torch, for pdmx_fusa.model) and the test tools.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $@
 
 dataset: setup
@@ -48,7 +49,7 @@ test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
 bench: setup
-	$(BIN)/python -m pdmx_fusa.bench
+	$(BIN)/python -m pdmx_fusa.bench.pipeline
 
 # The pipeline against MuseScore 3's command line on the same scores (docs/performance.md). Only
 # this target needs Debian's musescore3: installed when run as root, otherwise named.
@@ -62,7 +63,7 @@ bench-peer: setup
 	        echo "install it with: sudo apt-get install --no-install-recommends musescore3"; exit 1; \
 	    fi; \
 	fi
-	$(BIN)/python -m pdmx_fusa.bench_peer
+	$(BIN)/python -m pdmx_fusa.bench.peer
 
 clean:
 	rm -rf build .pytest_cache

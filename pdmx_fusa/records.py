@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .midi import Midi
-
-Box = tuple[float, float, float, float]
+from .audio.midi import Midi
+from .dataset.schema import Box
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,17 @@ class Visit:
     measures: tuple[int, ...]  # indices into Score.performance
     start: float  # seconds, onset of the first measure
     end: float  # seconds, offset of the last measure
+
+
+@dataclass(frozen=True)
+class AlignedMeasure:
+    """One performed measure of a visit: where it lies on the page and when it sounds."""
+
+    number: str  # printed measure number
+    engraved_id: str
+    boxes: MeasureBoxes
+    onset: float  # seconds from the visit's start, tempo ratio 1.0
+    offset: float
 
 
 @dataclass(frozen=True)

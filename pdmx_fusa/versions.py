@@ -10,7 +10,7 @@ import soundfile
 import verovio
 
 from . import __version__
-from .synth import fluidsynth_version
+from .audio.synth import fluidsynth_version
 
 
 @functools.cache

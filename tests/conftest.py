@@ -16,7 +16,7 @@ from pathlib import Path
 # dataset name would otherwise wait for the Hub), and keep their caches out of the home folder.
 os.environ["HF_HUB_OFFLINE"] = "1"
 HF_HOME = os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="pdmx-fusa-tests-hf-")
-# Decoded soundfont copies (pdmx_fusa.sf3) are made once per session here, not in the home folder.
+# Decoded soundfont copies (pdmx_fusa.audio.sf3) are made once per session here, not in the home folder.
 XDG_CACHE_HOME = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="pdmx-fusa-tests-cache-")
 
 import pytest  # noqa: E402

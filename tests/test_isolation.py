@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import build
-from pdmx_fusa.isolation import FAULTS_ENV, parse_faults
+from pdmx_fusa.build.isolation import FAULTS_ENV, parse_faults
 
 FAULTS = {
     "music21/bach/bwv846.mxl": ("parse", "crash", "crashed: signal 11 (SIGSEGV)"),

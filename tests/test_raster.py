@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pdmx_fusa.config import load_config
-from pdmx_fusa.raster import rasterise
+from pdmx_fusa.engraving.raster import rasterise
 from pdmx_fusa.stages.engrave import parse_svg
 from pdmx_fusa.stages.parse import new_toolkit
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pdmx_fusa.midi import TICKS_PER_SECOND, PassageEvent
-from pdmx_fusa.sf3 import SILENCE, VORBIS, playable
-from pdmx_fusa.soundfonts import read_soundfonts
-from pdmx_fusa.synth import DEFAULT_PRESET, Piano
+from pdmx_fusa.audio.midi import TICKS_PER_SECOND, PassageEvent
+from pdmx_fusa.audio.sf3 import SILENCE, VORBIS, playable
+from pdmx_fusa.audio.soundfonts import read_soundfonts
+from pdmx_fusa.audio.synth import DEFAULT_PRESET, Piano
 
 from conftest import SOUNDFONTS
 

@@ -17,11 +17,12 @@ import pytest
 
 from conftest import REPO, SOUNDFONTS
 from pdmx_fusa.config import ConfigError, PipelineConfig, RenderConfig, SplitConfig, load_config
-from pdmx_fusa.midi import TICKS_PER_SECOND, PassageEvent, cut_passage, read_midi, write_passage
+from pdmx_fusa.audio.midi import TICKS_PER_SECOND, PassageEvent, cut_passage, read_midi, write_passage
 from pdmx_fusa.records import Engraving, MeasureBoxes, Measure, Page, PageLabels, Performed, Score, ScoreRef, Visit
-from pdmx_fusa.soundfonts import Soundfont, read_soundfonts, verify_soundfonts
+from pdmx_fusa.audio.soundfonts import Soundfont, read_soundfonts, verify_soundfonts
 from pdmx_fusa.stages import Rejected
 from pdmx_fusa.stages.align import align
+from pdmx_fusa.stages.visits import visits
 from pdmx_fusa.stages.plan import plan, renditions_for
 from pdmx_fusa.stages.split import SPLITS, piece_key, split
 
@@ -451,7 +452,7 @@ def test_plan_fonts_and_ratios_by_split(split_name):
             assert rendition.tempo_ratio in allowed
 
 
-# --- align ------------------------------------------------------------------------------------------
+# --- visits and align ------------------------------------------------------------------------------------------
 
 
 def hand_score(performed_ids: list[str], pages: list[list[str]]):
@@ -468,12 +469,12 @@ def hand_score(performed_ids: list[str], pages: list[list[str]]):
     return score, engraving
 
 
-def test_align_visits_with_repeats():
+def test_visits_with_repeats():
     pages = [["m1", "m2", "m3"], ["m4", "m5", "m6"]]
     played = ["m1", "m2", "m3", "m4", "m5", "m2", "m3", "m4", "m5", "m6", "m5", "m6"]
     # back to page 1 (a new visit of it), then a repeat within page 2 (the same visit)
-    visits = align(*hand_score(played, pages))
-    assert [(v.page, v.index, v.measures, v.start, v.end) for v in visits] == [
+    found = visits(*hand_score(played, pages))
+    assert [(v.page, v.index, v.measures, v.start, v.end) for v in found] == [
         (0, 0, (0, 1, 2), 0.0, 6.0),
         (1, 0, (3, 4), 6.0, 10.0),
         (0, 1, (5, 6), 10.0, 14.0),
@@ -481,14 +482,29 @@ def test_align_visits_with_repeats():
     ]
 
 
-def test_align_single_page_repeat_is_one_visit():
-    visits = align(*hand_score(["m1", "m2", "m1", "m2", "m3"], [["m1", "m2", "m3"]]))
-    assert [(v.page, v.index, v.measures) for v in visits] == [(0, 0, (0, 1, 2, 3, 4))]
+def test_single_page_repeat_is_one_visit():
+    found = visits(*hand_score(["m1", "m2", "m1", "m2", "m3"], [["m1", "m2", "m3"]]))
+    assert [(v.page, v.index, v.measures) for v in found] == [(0, 0, (0, 1, 2, 3, 4))]
 
 
-def test_align_measure_on_no_page():
+def test_visit_measure_on_no_page():
     with pytest.raises(Rejected, match="m9"):
-        align(*hand_score(["m1", "m9"], [["m1"]]))
+        visits(*hand_score(["m1", "m9"], [["m1"]]))
+
+
+def test_align_joins_boxes_and_visit_times():
+    """Each visit's measures carry their own page's boxes and times from the visit's start."""
+    score, engraving = hand_score(["m1", "m2", "m3", "m4", "m2"], [["m1", "m2"], ["m3", "m4"]])
+    moved = MeasureBoxes(1, ((200.0, 300.0, 400.0, 350.0),), (200.0, 300.0, 400.0, 350.0))
+    engraving.pages[1].measures["m4"] = moved
+    found = visits(score, engraving)
+    aligned = align(score, engraving, found)
+    assert [[(m.engraved_id, m.number, m.onset, m.offset) for m in aligned[v]] for v in found] == [
+        [("m1", "1", 0.0, 2.0), ("m2", "2", 2.0, 4.0)],
+        [("m3", "3", 0.0, 2.0), ("m4", "4", 2.0, 4.0)],
+        [("m2", "2", 0.0, 2.0)],
+    ]
+    assert aligned[found[1]][1].boxes is moved
 
 
 # --- synthesis --------------------------------------------------------------------------------------
@@ -500,7 +516,7 @@ def piano():
     font = fonts.get("timgm6mb-piano")  # the smallest file: quick to load
     if font is None or not Path(font.path).is_file():
         pytest.skip("needs the timgm6mb-piano soundfont of soundfonts.txt")
-    from pdmx_fusa.synth import Piano
+    from pdmx_fusa.audio.synth import Piano
 
     return Piano(font, 22050)
 

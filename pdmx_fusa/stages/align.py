@@ -1,37 +1,25 @@
-"""align: performed measures to their engraved place, grouped into page visits."""
+"""align: the pixel-to-second join, every performed measure of a visit with its boxes and its times."""
 
 from __future__ import annotations
 
-from ..records import Engraving, Score, Visit
-from . import Rejected
+from ..records import AlignedMeasure, Engraving, Score, Visit
 
 
-def align(score: Score, engraving: Engraving) -> tuple[Visit, ...]:
-    """Split the performance into visits: maximal runs of performed measures on one page.
-
-    A repeat that goes back to an earlier page starts a new visit of that page; a repeat within a
-    page stays in the same visit.
-    """
-    page_of = {m: page for page, p in enumerate(engraving.pages) for m in p.measures}
-    runs: list[tuple[int, list[int]]] = []
-    for i, performed in enumerate(score.performance):
-        page = page_of.get(performed.engraved_id)
-        if page is None:
-            raise Rejected(f"align: performed measure {performed.engraved_id} is on no engraved page")
-        if runs and runs[-1][0] == page:
-            runs[-1][1].append(i)
-        else:
-            runs.append((page, [i]))
-    visits, seen = [], {}
-    for page, indices in runs:
-        visits.append(
-            Visit(
-                page=page,
-                index=seen.get(page, 0),
-                measures=tuple(indices),
-                start=score.performance[indices[0]].onset,
-                end=score.performance[indices[-1]].offset,
+def align(score: Score, engraving: Engraving, visits: tuple[Visit, ...]) -> dict[Visit, tuple[AlignedMeasure, ...]]:
+    """For each visit, its performed measures in playing order with their boxes on the visit's page
+    and their onset and offset in seconds from the visit's start, at tempo ratio 1.0."""
+    numbers = {m.id: m.number for m in score.measures}
+    aligned = {}
+    for visit in visits:
+        page = engraving.pages[visit.page]
+        aligned[visit] = tuple(
+            AlignedMeasure(
+                number=numbers[performed.engraved_id],
+                engraved_id=performed.engraved_id,
+                boxes=page.measures[performed.engraved_id],
+                onset=performed.onset - visit.start,
+                offset=performed.offset - visit.start,
             )
+            for performed in (score.performance[i] for i in visit.measures)
         )
-        seen[page] = seen.get(page, 0) + 1
-    return tuple(visits)
+    return aligned

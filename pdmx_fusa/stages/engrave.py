@@ -14,7 +14,7 @@ from lxml import etree
 from PIL import Image
 
 from ..config import EngraveConfig
-from ..raster import SVG, rasterise
+from ..engraving.raster import SVG, rasterise
 from ..records import Box, Engraving, MeasureBoxes, Page, Score
 from . import Rejected
 

@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import re
 
-from ..records import Engraving, Passage, Score
+from ..records import AlignedMeasure, Engraving, Passage, Score, Visit
 
 
-def examples(score: Score, engraving: Engraving, passages: list[Passage], split: str) -> list[dict]:
-    """Rows pairing each passage's audio and MIDI with its page image and measure boxes."""
+def examples(
+    score: Score, engraving: Engraving, aligned: dict[Visit, tuple[AlignedMeasure, ...]], passages: list[Passage], split: str
+) -> list[dict]:
+    """Rows pairing each passage's audio and MIDI with its page image and aligned measures, whose
+    times are scaled to the passage's tempo."""
     ref = score.ref
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ref.score_id).strip("_")
-    numbers = {m.id: m.number for m in score.measures}
     rows = []
     for passage in passages:
         visit, rendition = passage.visit, passage.rendition
         page = engraving.pages[visit.page]
         labels = score.labels[visit.page]
-        measures = []
-        for i in visit.measures:
-            performed = score.performance[i]
-            boxes = page.measures[performed.engraved_id]
-            measures.append(
-                {
-                    "number": numbers[performed.engraved_id],
-                    "engraved_id": performed.engraved_id,
-                    "system": boxes.system,
-                    "staff_boxes": [list(b) for b in boxes.staves],
-                    "box": list(boxes.box),
-                    "onset": (performed.onset - visit.start) / rendition.tempo_ratio,
-                    "offset": (performed.offset - visit.start) / rendition.tempo_ratio,
-                }
-            )
+        measures = [
+            {
+                "number": m.number,
+                "engraved_id": m.engraved_id,
+                "system": m.boxes.system,
+                "staff_boxes": [list(b) for b in m.boxes.staves],
+                "box": list(m.boxes.box),
+                "onset": m.onset / rendition.tempo_ratio,
+                "offset": m.offset / rendition.tempo_ratio,
+            }
+            for m in aligned[visit]
+        ]
         name = f"{stem}-p{visit.page + 1}-v{visit.index}-{rendition.soundfont}-t{rendition.tempo_ratio:g}"
         rows.append(
             {

@@ -11,7 +11,7 @@ from pathlib import Path
 import verovio
 
 from ..config import ParseConfig
-from ..midi import Midi, read_midi
+from ..audio.midi import Midi, read_midi
 from ..records import Measure, PageLabels, Performed, Score, ScoreRef
 from . import Rejected
 from .container import check_container

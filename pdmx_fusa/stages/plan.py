@@ -9,7 +9,7 @@ import numpy as np
 
 from ..config import RenderConfig
 from ..records import Rendition, Visit
-from ..soundfonts import Soundfont
+from ..audio.soundfonts import Soundfont
 
 
 def renditions_for(split: str, fonts: list[Soundfont], cfg: RenderConfig) -> list[Rendition]:

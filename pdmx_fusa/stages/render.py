@@ -9,9 +9,9 @@ import numpy as np
 import soundfile
 
 from ..config import RenderConfig
-from ..midi import Midi, cut_passage, write_passage
+from ..audio.midi import Midi, cut_passage, write_passage
 from ..records import Passage, Rendition, Visit
-from ..synth import Piano
+from ..audio.synth import Piano
 
 
 def render(midi: Midi, planned: list[tuple[Visit, Rendition]], pianos: Mapping[str, Piano], cfg: RenderConfig) -> list[Passage]:

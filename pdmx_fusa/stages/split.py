@@ -7,9 +7,8 @@ import re
 import unicodedata
 
 from ..config import SplitConfig
+from ..dataset.schema import SPLITS
 from ..records import ScoreRef
-
-SPLITS = ("train", "validation", "test")
 
 
 def piece_key(ref: ScoreRef, title: str, composer: str) -> str:
@@ -29,8 +28,9 @@ def piece_key(ref: ScoreRef, title: str, composer: str) -> str:
 def split(key: str, cfg: SplitConfig) -> str:
     """A stable split from the piece key alone: the same piece lands in the same split in every build."""
     u = int.from_bytes(hashlib.sha256(f"{cfg.salt}\0{key}".encode()).digest()[:8], "big") / 2**64
+    train, validation, test = SPLITS
     if u < cfg.test:
-        return "test"
+        return test
     if u < cfg.test + cfg.validation:
-        return "validation"
-    return "train"
+        return validation
+    return train

@@ -16,7 +16,7 @@ from pathlib import Path
 import verovio
 from fontTools.ttLib import TTFont
 
-from .files import machine_cache, temporary
+from ..files import machine_cache, temporary
 
 _CSS = ("Liberation.css", "Leipzig.css")
 

@@ -1,6 +1,6 @@
 """``make bench``: what a build costs, against the floor of work that must be done.
 
-    python -m pdmx_fusa.bench [--corpora DIR] [--sample N]
+    python -m pdmx_fusa.bench.pipeline [--corpora DIR] [--sample N]
 
 For the embedded default and, when ``../shared/corpora`` (or ``--corpora``) exists, a fixed
 sample of it (the first N asap-dev scores and every 25th Humdrum score, sorted by path):
@@ -14,7 +14,7 @@ sample of it (the first N asap-dev scores and every 25th Humdrum score, sorted b
 - the wall-clock speed-up from one to two workers;
 - a projection of the full PDMX-FUSA build in core-hours, with its formula.
 
-The decoded copies of sf3 soundfonts that a machine's first build makes (:mod:`pdmx_fusa.sf3`)
+The decoded copies of sf3 soundfonts that a machine's first build makes (:mod:`pdmx_fusa.audio.sf3`)
 are made before anything is timed, so that the one- and two-worker builds start alike.
 """
 
@@ -29,21 +29,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from .build import Report, load_pianos, run
-from .config import load_config
-from .isolation import Ended, call_isolated
-from .midi import cut_passage
-from .soundfonts import read_soundfonts
-from .stages.align import align
-from .raster import rasterise
-from .sf3 import default_cache
-from .stages.engrave import engrave, page_png, parse_svg
-from .stages.parse import new_toolkit, parse
-from .stages.plan import plan
-from .stages.render import passage_seconds
-from .stages.split import piece_key, split
-from .synth import Piano
-from .versions import tool_versions
+from ..audio.midi import cut_passage
+from ..audio.pianos import load_pianos
+from ..audio.sf3 import default_cache
+from ..audio.soundfonts import read_soundfonts
+from ..audio.synth import Piano
+from ..build import Report, run
+from ..build.isolation import Ended, call_isolated
+from ..config import load_config
+from ..engraving.raster import rasterise
+from ..stages.engrave import engrave, page_png, parse_svg
+from ..stages.parse import new_toolkit, parse
+from ..stages.plan import plan
+from ..stages.render import passage_seconds
+from ..stages.split import piece_key, split
+from ..stages.visits import visits as page_visits
+from ..versions import tool_versions
 
 PDMX_SCORES = 116_626  # solo-piano scores PDMX-FUSA selected
 PDMX_PAGES_PER_SCORE = 2.5  # its 291,648 examples (one per page) over those scores
@@ -100,7 +101,7 @@ def floor(report: Report, overrides: list[str]) -> dict[str, float]:
             page_png(rasterise(parse_svg(svg), cfg.engrave.width_px))
         spent["raster to PNG"] += time.process_time() - start
         score = parse(ref, cfg.parse)
-        visits = align(score, engrave(score, cfg.engrave))
+        visits = page_visits(score, engrave(score, cfg.engrave))
         planned = plan(ref.score_id, visits, split(piece_key(ref, score.title, score.composer), cfg.splits), fonts, cfg.render)
         for visit, rendition in planned:
             events = cut_passage(score.midi, visit.start, visit.end, rendition.tempo_ratio)
@@ -147,11 +148,11 @@ def report_sample(name: str, overrides: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pdmx_fusa.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpora", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "corpora")
+    parser = argparse.ArgumentParser(prog="python -m pdmx_fusa.bench.pipeline", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpora", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "corpora")
     parser.add_argument("--sample", type=int, default=12, help="asap-dev scores in the corpora sample")
     args = parser.parse_args(argv)
-    soundfonts = f"render.soundfonts={json.dumps(str(Path(__file__).resolve().parents[1] / 'soundfonts.txt'))}"
+    soundfonts = f"render.soundfonts={json.dumps(str(Path(__file__).resolve().parents[2] / 'soundfonts.txt'))}"
     print("tools: " + ", ".join(f"{k} {v}" for k, v in tool_versions().items()))
     start = time.perf_counter()
     fresh(_load_soundfonts, [soundfonts])

@@ -1,6 +1,6 @@
 """``make bench-peer``: CPU seconds per minute of music, this pipeline against MuseScore 3's command line.
 
-    python -m pdmx_fusa.bench_peer [--sample N]
+    python -m pdmx_fusa.bench.peer [--sample N]
 
 The sample: the first N (12) ``score.mxl`` files of ``../shared/corpora/asap-dev`` beside the
 repository, sorted by path; without the corpora, the embedded default (music21's corpus).
@@ -34,12 +34,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import soundfile
 
-from .build import run
-from .config import load_config
-from .sources import embedded
-from .versions import tool_versions
+from ..build import run
+from ..config import load_config
+from ..sources import embedded
+from ..versions import tool_versions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPORA = REPO.parent / "shared" / "corpora"
 TARGET = 4.0  # the pipeline's CPU per minute of music is to be a quarter of MuseScore's or less
 MSCORE_INI = """[export]
@@ -159,7 +159,7 @@ def run_pipeline(scores: dict[str, Path]) -> tuple[Side, dict[str, str], tuple[f
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pdmx_fusa.bench_peer", description=__doc__.split("\n\n")[0].strip("`"))
+    parser = argparse.ArgumentParser(prog="python -m pdmx_fusa.bench.peer", description=__doc__.split("\n\n")[0].strip("`"))
     parser.add_argument("--sample", type=int, default=None, help="number of scores (default: 12 asap-dev scores)")
     args = parser.parse_args(argv)
     scores = sample(args.sample)

@@ -8,8 +8,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError
-from .files import write_atomic
+from ..config import ConfigError
+from ..files import write_atomic
 from .sf3 import default_cache
 
 ROLES = ("train", "test")

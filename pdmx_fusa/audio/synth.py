@@ -42,8 +42,8 @@ class Piano:
     """
 
     def __init__(self, soundfont: Soundfont, sample_rate: int, decoded: Path | None = None):
-        """``decoded``: where decoded copies of sf3 files are kept (:mod:`~pdmx_fusa.sf3`; they
-        sound the same and load 15x faster); ``None`` for :func:`~pdmx_fusa.sf3.default_cache`."""
+        """``decoded``: where decoded copies of sf3 files are kept (:mod:`~pdmx_fusa.audio.sf3`; they
+        sound the same and load 15x faster); ``None`` for :func:`~pdmx_fusa.audio.sf3.default_cache`."""
         self.soundfont = soundfont
         self.sample_rate = sample_rate
         presets = [(soundfont.bank, soundfont.preset), DEFAULT_PRESET]

@@ -16,14 +16,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..files import temporary
-from ..stages.split import SPLITS
-from .schema import SCHEMA
+from ..dataset.schema import SCHEMA, SPLITS
 
+_COLUMNS = set(SCHEMA.names)
 ROW_GROUP = 32  # rows per Parquet row group: a few pages of images and audio
 
 
 def stage(rows: list[dict], path: Path) -> None:
-    """Write one score's rows; readers never see a half-written file."""
+    """Write one score's rows; readers never see a half-written file. Rows must carry exactly the
+    schema's columns (Arrow would silently drop an extra key and fill a missing one with null)."""
+    for row in rows:
+        if row.keys() != _COLUMNS:
+            missing, extra = sorted(_COLUMNS - row.keys()), sorted(row.keys() - _COLUMNS)
+            raise ValueError(f"row of {row.get('score_id')!r} does not match the schema: missing {missing}, extra {extra}")
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     tmp = temporary(path)

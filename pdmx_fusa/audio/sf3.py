@@ -2,7 +2,7 @@
 
 An sf3 file is an sf2 whose samples are Ogg Vorbis streams; FluidSynth decodes every sample of a
 preset when a channel selects it, in every process that loads the file. :func:`playable` writes,
-once per machine, an sf2 in which the samples of the presets a :class:`~pdmx_fusa.synth.Piano`
+once per machine, an sf2 in which the samples of the presets a :class:`~pdmx_fusa.audio.synth.Piano`
 selects are decoded the way FluidSynth decodes them (with the same libsndfile, to 16-bit PCM) and
 every other sample is a short silence; the presets, instruments and generators are copied
 unchanged. FluidSynth plays the copy byte-identically to the original (``tests/test_sf3.py``).
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile  # noqa: F401 - loads the wheel's libsndfile
 
-from .files import machine_cache, write_atomic
+from ..files import machine_cache, write_atomic
 
 VORBIS = 0x10  # sample type bit of a compressed sample
 INSTRUMENT, SAMPLE_ID = 41, 53  # generator operators

@@ -13,10 +13,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from .config import PipelineConfig
-from .files import write_atomic
-from .records import Failure, ScoreRef
-from .soundfonts import Soundfont
+from ..config import PipelineConfig
+from ..files import write_atomic
+from ..records import Failure, ScoreRef
+from ..audio.soundfonts import Soundfont
 
 
 def score_key(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], versions: dict[str, str]) -> str:

@@ -10,8 +10,8 @@ from datasets import DatasetInfo, SplitDict, SplitInfo
 
 from ..config import PipelineConfig
 from ..records import Failure
-from ..soundfonts import Soundfont
-from .schema import with_sample_rate
+from ..audio.soundfonts import Soundfont
+from ..dataset.schema import with_sample_rate
 from .shards import SplitStats
 
 SOURCES = {

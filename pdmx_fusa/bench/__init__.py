@@ -1,0 +1,1 @@
+"""Benchmarks behind ``make bench`` (:mod:`.pipeline`) and ``make bench-peer`` (:mod:`.peer`)."""

@@ -1,1 +1,0 @@
-"""Writing a build: the example schema, per-score staging, Parquet shards, the dataset card."""
