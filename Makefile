@@ -39,6 +39,8 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $@
 
+# The shipped default pipeline sets no output.dir: the dataset goes to build/pdmx_fusa here, in
+# the repository (make's working directory).
 dataset: setup
 	$(BIN)/pdmx-fusa build $(PIPELINE)
 

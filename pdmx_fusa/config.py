@@ -2,15 +2,29 @@
 
 Every key has a default, so an empty file is the embedded default build. Unknown sections or
 keys, and values of the wrong type, are errors that name the file and the key.
+
+The soundfont list and the pipelines ship inside the package (``pdmx_fusa/soundfonts.txt`` and
+``pdmx_fusa/pipelines/``, in the repository links to the top-level ``soundfonts.txt`` and
+``pipelines/``), so the command builds from any directory: a bare pipeline name that is not an
+existing file (``default``, ``folder``, ``pdmx``) selects a shipped pipeline. Relative paths
+written in a pipeline file (:data:`PATH_KEYS`) are relative to that file's folder; those of
+overrides and defaults are relative to the working directory, and are kept as given.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+PACKAGE = Path(__file__).parent
+SHIPPED_SOUNDFONTS = str((PACKAGE / "soundfonts.txt").resolve())  # the list of the pianos Debian installs
+SHIPPED_PIPELINES = PACKAGE / "pipelines"
+# Keys whose relative values in a pipeline file are relative to that file's folder.
+PATH_KEYS = (("source", "root"), ("render", "soundfonts"), ("output", "dir"), ("output", "cache"))
 
 
 class ConfigError(ValueError):
@@ -49,7 +63,7 @@ class EngraveConfig:
 
 @dataclass(frozen=True)
 class RenderConfig:
-    soundfonts: str = "soundfonts.txt"
+    soundfonts: str = SHIPPED_SOUNDFONTS  # the soundfont list (see soundfonts.txt); default: the shipped one
     sample_rate: int = 22050
     release_tail_s: float = 1.0  # audio kept after the last measure ends
     peak_dbfs: float = -1.0  # every passage is peak-normalised to this level
@@ -67,7 +81,7 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
-    dir: str = "build/pdmx_fusa"
+    dir: str = "build/pdmx_fusa"  # relative to the working directory unless a pipeline file sets it
     max_shard_mb: int = 256
     cache: str = ""  # per-score results kept between builds; "" is <dir>.cache beside the output
 
@@ -76,7 +90,10 @@ class OutputConfig:
 class RunConfig:
     workers: int = 0  # worker processes; 0: one per CPU core
     timeout_s: float = 300.0  # wall-clock limit for one score, all stages
-    memory_mb: int = 6144  # address-space limit of the process that runs one score
+    # Private memory (MiB) of the process that runs one score: what the score's own work allocates,
+    # not the soundfonts and libraries it shares with the build. At least 512: a one-page score
+    # takes 20-70 MiB, a 23-page one 230 MiB (docs/pipeline.md, Isolation).
+    memory_mb: int = 6144
     scheduler: str = ""  # a Dask scheduler address (tcp://host:8786) runs the scores on its cluster
 
 
@@ -91,21 +108,44 @@ class PipelineConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
+def shipped_pipelines() -> list[str]:
+    """The names of the pipelines that ship with the package."""
+    return sorted(p.stem for p in SHIPPED_PIPELINES.glob("*.toml"))
+
+
+def find_pipeline(name: str | Path) -> Path:
+    """The pipeline file ``name`` stands for: itself where it is an existing file or has a folder
+    in it, else the shipped pipeline of that name (``default`` or ``default.toml``) if there is one."""
+    path = Path(name)
+    if path.is_file() or len(path.parts) != 1 or str(name) != path.name:
+        return path
+    shipped = SHIPPED_PIPELINES / (path.name if path.suffix == ".toml" else f"{path.name}.toml")
+    return shipped if shipped.is_file() else path
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> PipelineConfig:
-    """Read a pipeline file (``None``: the embedded default) and apply ``section.key=value`` overrides.
+    """Read a pipeline file (``None``: the embedded default; a bare name: see :func:`find_pipeline`)
+    and apply ``section.key=value`` overrides.
 
     Override values are TOML (``run.workers=4``, ``source.subsets=["rated"]``); a bare word is
-    taken as a string (``source.root=/data/PDMX``).
+    taken as a string (``source.root=/data/PDMX``). Relative paths in the file are made absolute
+    against the file's folder; relative paths in overrides are kept, relative to the working directory.
     """
     where = str(path) if path else "<defaults>"
     data: dict = {}
     if path:
+        file = find_pipeline(path)
+        where = str(file) if file != Path(path) else where
         try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: no such pipeline file") from None
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            shipped = ", ".join(shipped_pipelines())
+            raise ConfigError(f"{where}: no such pipeline file (shipped pipelines: {shipped})") from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{where}: not valid TOML: {err}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{where}: cannot read the pipeline file: {err}") from None
+        _anchor(data, file.absolute().parent.resolve())
     for item in overrides:
         key, sep, raw = item.partition("=")
         section, dot, name = key.strip().partition(".")
@@ -130,13 +170,24 @@ def _validate(cfg: PipelineConfig, where: str) -> None:
          "splits.validation and splits.test must be fractions that leave room for train"),
         (cfg.run.workers >= 0, "run.workers must be 0 (one per core) or more"),
         (cfg.run.timeout_s > 0, "run.timeout_s must be positive"),
-        (cfg.run.memory_mb >= 512, "run.memory_mb must be at least 512"),
+        (cfg.run.memory_mb >= 512,
+         "run.memory_mb must be at least 512 (MiB one score may allocate; an ordinary score needs 20-250), "
+         f"got {cfg.run.memory_mb}: set run.memory_mb=512 or more, or leave it out for the default 6144"),
         (cfg.output.max_shard_mb >= 1, "output.max_shard_mb must be at least 1"),
         (cfg.engrave.width_px >= 100, "engrave.width_px must be at least 100"),
     ]
     for ok, message in checks:
         if not ok:
             raise ConfigError(f"{where}: {message}")
+
+
+def _anchor(data: dict, folder: Path) -> None:
+    """Make the relative paths of :data:`PATH_KEYS` in a pipeline file's ``data`` relative to
+    ``folder`` (absolute; ``~`` expanded). Values of the wrong type are left for :func:`_build` to report."""
+    for section, key in PATH_KEYS:
+        table = data.get(section)
+        if isinstance(table, dict) and isinstance(table.get(key), str) and table[key]:
+            table[key] = os.path.normpath(folder / Path(table[key]).expanduser())
 
 
 def _parse_value(raw: str):

@@ -1,8 +1,9 @@
 """Hostile and odd input: a corpus generated here (zip bombs, path traversal, entity expansion and
 external entities, wrong encodings, wrong extensions, binary garbage, empty and oversized files,
-symbolic links and a FIFO) built beside real scores. The build ends normally, the real scores are
-built, every listed file is built or a failure row with its specific reason, nothing outside the
-source root is listed or read, and each score's process stays small.
+symbolic links, a FIFO, a socket, a device, a folder named like a score, a name that is not UTF-8)
+built beside real scores. The build ends normally, the real scores are built, every entry named
+like a score is built or a failure row with its specific reason, nothing outside the source root
+is read (no link is followed, no FIFO opened), and each score's process stays small.
 
 Decisions the corpus documents: the content decides, not the extension (Verovio too goes by
 content), so a Humdrum file named ``.xml``, MusicXML named ``.mxl`` and an ``.mxl`` named ``.xml``
@@ -13,13 +14,20 @@ and its output then cannot be encoded, so Latin-1 is refused with the offending 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
+import signal
+import socket
+import stat
 import struct
+import subprocess
+import sys
 import tracemalloc
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,9 +35,12 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPORA, REPO, build
+from pdmx_fusa import cli
+from pdmx_fusa.files import printable
 from pdmx_fusa.config import ParseConfig, SourceConfig
 from pdmx_fusa.records import ScoreRef
 from pdmx_fusa.sources import list_scores
+from pdmx_fusa.sources.embedded import corpus_dir
 from pdmx_fusa.stages import Rejected
 from pdmx_fusa.stages.container import _unpack, check_container
 from pdmx_fusa.stages.parse import parse
@@ -38,6 +49,10 @@ FOLDER_PIPELINE = REPO / "pipelines" / "folder.toml"
 MARKER = "OUTSIDE-THE-ROOT-c0ffee"  # in every file outside the root; must never reach the output
 PEAK_RSS_LIMIT_MB = 1500
 BUILT = "built"
+LINK = r"^symbolic link: not followed$"
+FIFO = r"^a FIFO, not a regular file$"
+FOLDER = r"^a folder named like a score$"
+NOT_UTF8 = r"^name is not valid UTF-8$"
 
 # --- the corpus -------------------------------------------------------------------------------------
 
@@ -225,17 +240,52 @@ def make_corpus(base: Path) -> tuple[Path, Path, dict[str, str]]:
     put("hostile/long.krn", kern(2000), r"^too long: \d+ pages \(limit 40\)$")
     put("hostile/slow.krn", kern(40, tempo=4), r"^too long: \d+ s of music \(limit 1800 s\)$")
 
-    # Never listed: links out of the root (to a score, to a folder), links inside it, a FIFO, a folder
-    # named like a score, and a score whose name is not UTF-8 (its id could not be written out; a warning says so).
-    os.symlink(outside / "outside_score.krn", root / "links" / "outside_score.krn")
+    # Not regular files inside the root, each a failure row without being followed or opened: links
+    # out of the root and inside it, a FIFO, a folder named like a score, a score whose name is not
+    # UTF-8 (its id and path escaped). Links not named like scores are not listed at all.
+    for rel, target in (("links/outside_score.krn", outside / "outside_score.krn"), ("links/secret.xml", secret),
+                        ("links/alias.krn", good[0])):
+        os.symlink(target, root / rel)
+        expected[rel] = LINK
     os.symlink(outside, root / "links" / "outside_dir")
-    os.symlink(outside / "secret.txt", root / "links" / "secret.xml")
-    os.symlink(good[0], root / "links" / "alias.krn")
     os.symlink(root / "good", root / "links" / "good_again")
     os.mkfifo(root / "hostile" / "fifo.krn")
+    expected["hostile/fifo.krn"] = FIFO
     (root / "hostile" / "folder.mxl").mkdir()
+    expected["hostile/folder.mxl"] = FOLDER
     shutil.copyfile(good[0], os.fsdecode(bytes(root / "hostile") + b"/caf\xe9.krn"))
+    expected["hostile/caf\\xe9.krn"] = NOT_UTF8
     return root, outside, expected
+
+
+# Run in a separate process while a build runs: whoever opens one of the FIFOs for reading is let
+# through at once (the FIFO is opened for writing and closed, so the reader sees an empty file
+# instead of blocking forever), and the FIFO is printed.
+_WATCH = """
+import json, os, sys, time
+while True:
+    for path in sys.argv[1:]:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # fails (ENXIO) unless a reader has it open
+        except OSError:
+            continue
+        print(json.dumps(path), flush=True)
+    time.sleep(0.02)
+"""
+
+
+@contextlib.contextmanager
+def watching_fifos(fifos: list[Path]):
+    """Yields a list that holds, once the block ends, every FIFO of ``fifos`` something opened for
+    reading meanwhile; such a reader gets end of file instead of hanging the build."""
+    opened: list[str] = []
+    watcher = subprocess.Popen([sys.executable, "-c", _WATCH, *map(str, fifos)], stdout=subprocess.PIPE, text=True)
+    try:
+        yield opened
+    finally:
+        watcher.terminate()
+        output = watcher.communicate(timeout=30)[0]
+        opened.extend(sorted({json.loads(line) for line in output.splitlines()}))
 
 
 @pytest.fixture(scope="module")
@@ -252,22 +302,24 @@ def checked_before_verovio(outcome: str) -> bool:
 
 def test_corpus_is_listed_exactly(corpus):
     root, _, expected = corpus
-    with pytest.warns(UserWarning, match=r"1 file\(s\) under .* left out, their names not UTF-8: hostile/caf\\xe9\.krn"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         refs = list_scores(SourceConfig(kind="folder", root=str(root)))
     assert [ref.score_id for ref in refs] == sorted(expected)
     for ref in refs:
-        assert Path(ref.path).resolve().is_relative_to(root.resolve()) and not Path(ref.path).is_symlink()
+        assert printable(ref.path) == f"{root.resolve()}/{ref.score_id}"
 
 
 def test_check_container_on_each_file(corpus):
     """Every hostile file refused with its reason before Verovio sees it, every good one let through,
     each with little memory (the bombs included: nothing is unpacked past the bound)."""
     root, _, expected = corpus
+    paths = {ref.score_id: ref.path for ref in list_scores(SourceConfig(kind="folder", root=str(root)))}
     wrong = {}
     for rel, outcome in sorted(expected.items()):
         tracemalloc.start()
         try:
-            check_container(root / rel)
+            check_container(Path(paths.get(rel, root / rel)))
             reason = None
         except Rejected as err:
             reason = str(err)
@@ -310,14 +362,24 @@ def test_caps_on_pages_measures_and_duration(corpus):
 
 
 @pytest.fixture(scope="module")
-def hostile_build(corpus, tmp_path_factory):
-    root, _, _ = corpus
+def hostile_run(corpus, tmp_path_factory):
+    root, outside, _ = corpus
     out = tmp_path_factory.mktemp("hostile-out") / "pdmx_fusa"
     try:
-        with pytest.warns(UserWarning, match="not UTF-8"):
-            return build(out, f"source.root={json.dumps(str(root))}", pipeline=FOLDER_PIPELINE)
+        with watching_fifos([root / "hostile" / "fifo.krn"]) as opened:
+            built = build(out, f"source.root={json.dumps(str(root))}", pipeline=FOLDER_PIPELINE)
     except Exception as err:  # noqa: BLE001 - reported as the failure of every test that needs the build
         pytest.fail(f"the build of the hostile folder did not end normally: {type(err).__name__}: {err}", pytrace=False)
+    return built, opened
+
+
+@pytest.fixture(scope="module")
+def hostile_build(hostile_run):
+    return hostile_run[0]
+
+
+def test_no_fifo_is_opened(hostile_run):
+    assert not hostile_run[1], f"opened for reading during the build: {hostile_run[1]}"
 
 
 def test_every_listed_file_is_built_or_a_failure_row(corpus, hostile_build):
@@ -338,9 +400,10 @@ def test_every_listed_file_is_built_or_a_failure_row(corpus, hostile_build):
 def test_nothing_outside_the_root_is_listed_or_read(corpus, hostile_build):
     root, outside, _ = corpus
     for outcome in hostile_build.report.outcomes:
-        path = Path(outcome.ref.path)
-        assert path.resolve().is_relative_to(root.resolve()) and not path.resolve().is_relative_to(outside.resolve())
-        assert "outside" not in outcome.ref.score_id and not outcome.ref.score_id.startswith("links/")
+        path = Path(outcome.ref.path)  # the entry itself, a link included: inside the root, by a path of real folders
+        assert path.parent.resolve().is_relative_to(root.resolve()) and path.parent.resolve() == path.parent
+        if outcome.ref.score_id.startswith("links/"):
+            assert outcome.failure and re.search(LINK, outcome.failure.reason)
 
     def strings(value):
         if isinstance(value, str):
@@ -377,3 +440,137 @@ def test_built_renamed_scores_keep_their_text(hostile_build):
     assert titles["renamed/utf16.musicxml"] == "Für Elise, café"
     assert titles["renamed/xml_as.mxl"] == "XML named mxl"
     assert titles["renamed/mxl_as.xml"] == "mxl named xml"
+
+
+# --- entries named like scores that are not regular files inside the root ---------------------------
+# Each is listed and becomes one failure row, without being followed or opened: links (to a score
+# inside or outside the root, to a FIFO, to a folder, to nothing), a FIFO, a socket, a device, a
+# folder named like a score (whose contents are listed on their own), a name that is not UTF-8.
+
+TRIAD = "theoryExercises/TriadExercise.mxl"  # music21's smallest piano score: built in seconds
+
+
+def make_odd_folder(base: Path) -> tuple[Path, dict[str, str], list[Path]]:
+    """The root, every entry that must be listed (``BUILT`` or the reason its row gives), and the FIFOs."""
+    root, outside = base / "odd", base / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    shutil.copyfile(corpus_dir() / TRIAD, root / "real.mxl")
+    expected = {"real.mxl": BUILT}
+    (outside / "far.krn").write_text(f"!!!OTL: {MARKER}\n" + kern(2), encoding="utf-8")
+    os.mkfifo(outside / "pipe")
+    for name, target in (("alias.mxl", root / "real.mxl"), ("far.krn", outside / "far.krn"), ("piped.krn", outside / "pipe"),
+                         ("linked.mxl", outside), ("dangling.xml", outside / "nothing.xml")):
+        os.symlink(target, root / name)
+        expected[name] = LINK
+    os.symlink(outside, root / "away")  # not named like a score: not listed
+    os.mkfifo(root / "x.mxl")
+    expected["x.mxl"] = FIFO
+    (root / "y.musicxml").mkdir()
+    expected["y.musicxml"] = FOLDER
+    (root / "y.musicxml" / "inner.krn").write_bytes(b"")
+    expected["y.musicxml/inner.krn"] = r"^empty file$"
+    Path(os.fsdecode(bytes(root) + b"/caf\xe9.xml")).write_bytes((corpus_dir() / TRIAD).read_bytes())
+    expected["caf\\xe9.xml"] = NOT_UTF8
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "sock.mei"))
+    expected["sock.mei"] = r"^a socket, not a regular file$"
+    try:
+        os.mknod(root / "null.krn", stat.S_IFCHR | 0o600, os.makedev(1, 3))  # like /dev/null
+        expected["null.krn"] = r"^a character device, not a regular file$"
+    except OSError:  # not allowed here (not root)
+        pass
+    return root, expected, [root / "x.mxl", outside / "pipe"]
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory) -> tuple[Path, dict[str, str], list[Path]]:
+    return make_odd_folder(tmp_path_factory.mktemp("odd"))
+
+
+@pytest.fixture(scope="module")
+def odd_run(odd, tmp_path_factory):
+    root, _, fifos = odd
+    out = tmp_path_factory.mktemp("odd-out") / "pdmx_fusa"
+    with watching_fifos(fifos) as opened:
+        built = build(out, f"source.root={json.dumps(str(root))}", pipeline=FOLDER_PIPELINE)
+    return built, opened
+
+
+def test_odd_entries_are_listed(odd):
+    root, expected, _ = odd
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        refs = list_scores(SourceConfig(kind="folder", root=str(root)))
+    assert [(ref.score_id, printable(ref.path)) for ref in refs] == [(rel, f"{root.resolve()}/{rel}") for rel in sorted(expected)]
+
+
+def test_odd_entries_are_failure_rows(odd, odd_run):
+    root, expected, _ = odd
+    built, opened = odd_run
+    assert not opened, f"opened for reading during the build: {opened}"
+    assert {row["score_id"] for row in built.all_rows()} == {"real.mxl"}
+    rows = [json.loads(line) for line in (built.out / "failures.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [row["score_id"] for row in rows] == sorted(rel for rel, outcome in expected.items() if outcome != BUILT)
+    for row in rows:
+        assert row["stage"] == "parse" and row["path"] == f"{root.resolve()}/{row['score_id']}", row
+        assert re.search(expected[row["score_id"]], row["reason"]), row
+    for folder in (built.out, built.out.with_name(built.out.name + ".cache")):
+        for path in (p for p in folder.rglob("*") if p.is_file()):
+            assert MARKER.encode() not in path.read_bytes(), path
+
+
+def test_scores_command_lists_odd_entries(odd, capsys):
+    root, expected, _ = odd
+    assert cli.main(["scores", str(FOLDER_PIPELINE), "--set", f"source.root={json.dumps(str(root))}"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{rel}\t{root.resolve()}/{rel}" for rel in sorted(expected)]
+
+
+def test_names_not_utf8_get_unique_printable_ids(tmp_path):
+    """Bytes that are not UTF-8 are written ``\\xNN``; a real name spelled like that escape keeps its
+    id, and the other gets ``~2``. The container check refuses the path without looking it up."""
+    root = tmp_path / "scores"
+    root.mkdir()
+    (root / "caf\\xe9.krn").write_text(kern(2), encoding="utf-8")  # a backslash in a real name
+    Path(os.fsdecode(bytes(root) + b"/caf\xe9.krn")).write_text(kern(2), encoding="utf-8")
+    os.mkdir(os.fsdecode(bytes(root) + b"/d\xe9"))
+    Path(os.fsdecode(bytes(root) + b"/d\xe9/in.krn")).write_text(kern(2), encoding="utf-8")
+    refs = list_scores(SourceConfig(kind="folder", root=str(root)))
+    assert [ref.score_id for ref in refs] == ["caf\\xe9.krn", "caf\\xe9.krn~2", "d\\xe9/in.krn"]
+    assert list_scores(SourceConfig(kind="folder", root=str(root))) == refs
+    reasons = {}
+    for ref in refs:
+        try:
+            check_container(Path(ref.path))
+            reasons[ref.score_id] = None
+        except Rejected as err:
+            reasons[ref.score_id] = str(err)
+    assert reasons == {
+        "caf\\xe9.krn": None,
+        "caf\\xe9.krn~2": "name is not valid UTF-8",
+        "d\\xe9/in.krn": "name of a folder on its path is not valid UTF-8",
+    }
+
+
+@pytest.mark.parametrize("swapped", ["link", "fifo"])
+def test_a_file_swapped_after_its_lstat_is_not_followed_nor_waited_on(tmp_path, monkeypatch, swapped):
+    """A regular file replaced by a link or a FIFO between the look and the open: the open follows
+    no link and does not wait for a writer; the descriptor's own status decides."""
+    score = tmp_path / "score.krn"
+    score.write_text(kern(2), encoding="utf-8")
+    path = tmp_path / "swapped.krn"
+    os.symlink(score, path) if swapped == "link" else os.mkfifo(path)
+    lstat = os.lstat
+    monkeypatch.setattr(os, "lstat", lambda p, *a, **k: lstat(score) if os.fspath(p) == str(path) else lstat(p, *a, **k))
+
+    def hung(*_):
+        raise TimeoutError("the check waited on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with pytest.raises(Rejected, match=LINK if swapped == "link" else FIFO):
+            check_container(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

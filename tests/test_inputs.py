@@ -170,8 +170,10 @@ def test_cli_only_broken_files(tmp_path, capsys):
     code = cli.main(cli_build(str(FOLDER_PIPELINE), "--set", f"source.root={json.dumps(str(folder))}", "--output", str(out), "--workers", "2"))
     assert code == 1
     err = capsys.readouterr().err
-    assert "nothing was built" in err and "3 scores failed" in err
-    assert not out.exists() and not (tmp_path / "out.work").exists() and not (tmp_path / "out.partial").exists()
+    assert "nothing was built" in err and "3 scores failed" in err and str(out / "failures.jsonl") in err
+    rows = [json.loads(line) for line in (out / "failures.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(row["score_id"] for row in rows) == ["empty.musicxml", "invalid.xml", "rest_only.musicxml"]
+    assert not list(out.glob("data/*.parquet")) and not (tmp_path / "out.partial").exists()
 
 
 def test_cli_builds_a_folder(tmp_path, capsys):

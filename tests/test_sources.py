@@ -151,10 +151,13 @@ def test_folder_layout(tmp_path):
     (outside / "far.mxl").write_text("x")
     os.symlink(outside / "far.mxl", root / "far.mxl")
     os.symlink(outside, root / "away")
-    os.symlink(root / "sub", root / "again")  # inside the root: listed once, under its real name
+    os.symlink(root / "sub", root / "again")  # a link to a folder is never entered
     os.symlink(root / "a.mxl", root / "alias.mxl")
     refs = list_scores(SourceConfig(kind="folder", root=str(root)))
-    assert [ref.score_id for ref in refs] == ["a.krn", "a.mxl", "sub/B.MXL", "sub/c.mei"]
+    # links named like scores are listed (the parse stage turns them into failure rows, unread);
+    # links not named like scores are not
+    assert [ref.score_id for ref in refs] == ["a.krn", "a.mxl", "alias.mxl", "far.mxl", "sub/B.MXL", "sub/c.mei"]
+    assert all(Path(ref.path).parent.resolve().is_relative_to(root.resolve()) for ref in refs)
     only_krn = list_scores(SourceConfig(kind="folder", root=str(root), extensions=(".KRN",), limit=1))
     assert [ref.score_id for ref in only_krn] == ["a.krn"]
 

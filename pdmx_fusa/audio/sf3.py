@@ -38,7 +38,8 @@ class SoundfontError(ValueError):
 
 
 def default_cache() -> Path:
-    """Where decoded copies are kept on this machine: ``$XDG_CACHE_HOME/pdmx-fusa/soundfonts``."""
+    """Where decoded copies are kept on this machine: ``$XDG_CACHE_HOME/pdmx-fusa/soundfonts``, or
+    in the temporary fall-back of :func:`~pdmx_fusa.files.machine_cache` where that is not writable."""
     return machine_cache() / "soundfonts"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,8 +37,14 @@ def outcomes(refs: list[ScoreRef], cfg: PipelineConfig, fonts: list[Soundfont], 
         yield from map(_call, tasks)
         return
     load_pianos(fonts, cfg.render.sample_rate)  # here, once: forked workers start with them and every import
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_signals) as pool:
         yield from pool.imap_unordered(_call, tasks)
+
+
+def _worker_signals() -> None:
+    """Workers leave Ctrl-C to the build process, which stops them; SIGTERM ends them quietly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _call(task):
@@ -47,6 +54,6 @@ def _call(task):
 
 def _size(path: str) -> int:
     try:
-        return os.path.getsize(path)
+        return os.lstat(path).st_size
     except OSError:
         return 0

@@ -3,8 +3,9 @@ of it and a forked child around it (:mod:`.isolation`)."""
 
 from __future__ import annotations
 
+import errno
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..audio.pianos import PianoPool, load_pianos
@@ -21,7 +22,7 @@ from ..stages.render import render
 from ..stages.split import piece_key, split
 from ..stages.visits import visits
 from ..versions import tool_versions
-from .cache import entry, load_summary, save_summary, score_key
+from .cache import entry, lookup, save, score_key
 from .isolation import Ended, call_isolated, inject
 from .shards import stage
 
@@ -38,8 +39,8 @@ class Outcome:
     failure: Failure | None = None
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage
     peak_rss_mb: float = 0.0  # of the process that ran this score
-    final: bool = True  # the same inputs would give the same outcome: worth caching
     cached: bool = False  # taken from an earlier build
+    disk_full: str = ""  # the path a write found no space at: the build stops, the score is not failed
 
 
 def process(
@@ -74,13 +75,15 @@ def process(
         rows = timed("examples", examples, score, engraving, aligned, passages, outcome.split)
         timed("write", stage, rows, target)
     except Exception as err:  # noqa: BLE001 - every failure of one score is recorded, none stops the build
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            outcome.disk_full = str(err.filename or target)
+            return outcome
         if isinstance(err, Rejected):
             reason = str(err)
         elif isinstance(err, MemoryError):
             reason = f"memory limit ({cfg.run.memory_mb} MiB)"
         else:
             reason = f"{type(err).__name__}: {err}"
-        outcome.final = isinstance(err, Rejected)
         outcome.failure = Failure(ref.score_id, ref.path, step, reason, tool_versions())
         return outcome
     outcome.staged = str(target)
@@ -91,17 +94,31 @@ def process(
 
 def isolated(ref: ScoreRef, cfg: PipelineConfig, fonts: list[Soundfont], cache: Path, faults: dict[str, str]) -> Outcome:
     """:func:`process` in a forked child, so a crash, hang or memory blow-up is one failure row;
-    an outcome already in ``cache`` for the same inputs is returned without running anything."""
-    rows_path, summary_path = entry(cache, score_key(ref, cfg, fonts, tool_versions()))
-    summary = load_summary(summary_path)
-    if summary is not None and (summary["failure"] or rows_path.exists()):
-        return Outcome(ref, staged="" if summary["failure"] else str(rows_path), cached=True, **summary)
+    an outcome already in ``cache`` for the same inputs is returned without running anything.
+
+    Every outcome is cached, failures too, but none of a run with injected ``faults``. A failure
+    that may depend on a limit (a timeout, the memory limit, a crash or an exit without a result,
+    which an allocation refused under the memory limit can cause) is run again once that limit is larger.
+    """
+    key = score_key(ref, cfg, fonts, tool_versions())
+    rows_path, _ = entry(cache, key)
+    recorded = lookup(cache, key, ref, cfg.run)
+    if recorded is not None:
+        kept = {k: v for k, v in recorded.items() if k in _RECORDED}
+        return Outcome(ref, staged="" if kept.get("failure") else str(rows_path), cached=True, **kept)
     load_pianos(fonts, cfg.render.sample_rate)  # before forking: the child inherits them
     ended = call_isolated(process, ref, cfg, fonts, rows_path, faults, timeout=cfg.run.timeout_s, memory_mb=cfg.run.memory_mb)
     if isinstance(ended, Ended):
         failure = Failure(ref.score_id, ref.path, ended.stage or "parse", ended.reason, tool_versions())
-        return Outcome(ref, failure=failure, peak_rss_mb=ended.peak_rss_mb, final=False)
-    outcome, outcome.peak_rss_mb = ended
-    if outcome.final and not faults:
-        save_summary(summary_path, {k: v for k, v in asdict(outcome).items() if k not in ("ref", "staged", "cached")})
+        outcome = Outcome(ref, failure=failure, peak_rss_mb=ended.peak_rss_mb)
+        limited_by = ("timeout_s",) if ended.reason.startswith("timeout") else ("memory_mb",)
+    else:
+        outcome, outcome.peak_rss_mb = ended
+        memory = outcome.failure is not None and outcome.failure.reason.startswith("memory limit")
+        limited_by = ("memory_mb",) if memory else ()
+    if not faults and (outcome.failure or outcome.staged):  # neither: the run was cut short, nothing to keep
+        save(cache, key, ref, {k: v for k, v in asdict(outcome).items() if k in _RECORDED}, cfg.run, limited_by)
     return outcome
+
+
+_RECORDED = {f.name for f in fields(Outcome)} - {"ref", "staged", "cached"}  # what a cache entry keeps of an outcome

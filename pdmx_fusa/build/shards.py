@@ -15,26 +15,32 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..files import temporary
+from ..files import make_folder, replace_synced, temporary
 from ..dataset.schema import SCHEMA, SPLITS
+from .ownership import MARKER
 
 _COLUMNS = set(SCHEMA.names)
 ROW_GROUP = 32  # rows per Parquet row group: a few pages of images and audio
 
 
 def stage(rows: list[dict], path: Path) -> None:
-    """Write one score's rows; readers never see a half-written file. Rows must carry exactly the
-    schema's columns (Arrow would silently drop an extra key and fill a missing one with null)."""
+    """Write one score's rows; readers never see a half-written file, and the file is on the disk
+    (synced, as is its rename) when this returns. Rows must carry exactly the schema's columns
+    (Arrow would silently drop an extra key and fill a missing one with null)."""
     for row in rows:
         if row.keys() != _COLUMNS:
             missing, extra = sorted(_COLUMNS - row.keys()), sorted(row.keys() - _COLUMNS)
             raise ValueError(f"row of {row.get('score_id')!r} does not match the schema: missing {missing}, extra {extra}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     tmp = temporary(path)
-    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
-        writer.write_table(table)
-    tmp.replace(path)
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+            writer.write_table(table)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    replace_synced(tmp, path)  # synced: a cache entry's summary, written next, never outlives its rows
 
 
 @dataclass
@@ -84,8 +90,9 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
 
 
 def write_checksums(out: Path) -> None:
-    """``SHA256SUMS`` beside the data, in ``sha256sum -c`` format: every shard, the card, the failures."""
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
+    """``SHA256SUMS`` beside the data, in ``sha256sum -c`` format: every shard, the card, the failures
+    (not the ownership marker, whose build id differs from build to build)."""
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in ("SHA256SUMS", MARKER))
     lines = []
     for path in files:
         with path.open("rb") as stream:

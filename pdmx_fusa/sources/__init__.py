@@ -30,6 +30,11 @@ def list_scores(cfg: SourceConfig) -> list[ScoreRef]:
     return refs[: cfg.limit] if cfg.limit else refs
 
 
+def source_root(cfg: SourceConfig) -> Path:
+    """The folder every score of the source lies in (music21's corpus for the embedded source)."""
+    return embedded.corpus_dir().resolve() if cfg.kind == "embedded" else _root(cfg)
+
+
 def _root(cfg: SourceConfig) -> Path:
     if not cfg.root:
         raise ConfigError(f"source.root: empty, but the {cfg.kind!r} source reads a folder")

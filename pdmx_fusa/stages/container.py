@@ -1,7 +1,9 @@
 """The container check run before Verovio sees a file: what it holds, not what it is named.
 
 Verovio crashes or misreads some inputs instead of refusing them, and reads zips and XML itself.
-This check refuses first, each with a specific reason: files that are empty, huge or not regular;
+This check refuses first, each with a specific reason: entries that are not regular files (links,
+never followed; FIFOs, sockets and devices, never opened; folders) or whose path is not UTF-8;
+files that are empty or huge;
 zip bombs (by the central directory and again while unpacking, under a byte budget), unsafe or
 duplicate member names, encrypted members, archives without a rootfile; XML that declares or uses
 entities (nothing is expanded, no external DTD or entity is read), is not well-formed, is not
@@ -12,6 +14,7 @@ UTF-8/UTF-16, or whose root is not a score; binary data named like a score; text
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import re
 import stat
@@ -22,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from xml.parsers import expat
 
+from ..files import is_utf8
 from . import Rejected
 
 _MAX_BYTES = 64 * 2**20  # a score file; all members of an .mxl together, unpacked
@@ -57,6 +61,15 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError, UnicodeDecodeError,
                struct.error, zlib.error)
 _VEROVIO_ENCODINGS = ("utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii")  # it ignores any other declared
+_NOT_REGULAR = (  # what an entry is, by lstat (a link) or fstat (anything else)
+    (stat.S_ISLNK, "symbolic link: not followed"),
+    (stat.S_ISFIFO, "a FIFO, not a regular file"),
+    (stat.S_ISSOCK, "a socket, not a regular file"),
+    (stat.S_ISCHR, "a character device, not a regular file"),
+    (stat.S_ISBLK, "a block device, not a regular file"),
+)
+_NOT_UTF8_NAME = "name is not valid UTF-8"
+_NOT_UTF8_FOLDER = "name of a folder on its path is not valid UTF-8"
 
 
 def check_container(path: Path) -> None:
@@ -66,17 +79,17 @@ def check_container(path: Path) -> None:
     .mxl, XML as MusicXML or MEI, known binary formats are named, other text must be Humdrum with a
     ``**kern`` spine. No DTD or entity is read or expanded, nothing is unpacked to disk, and no more
     than ``_MAX_BYTES`` are read or unpacked, so memory stays bounded whatever the file claims.
+    Only a regular file is opened (see :func:`_open_regular`): a link is never followed, a FIFO or
+    a device never opened, a path that is not UTF-8 never looked up as such.
     """
     scoreish = path.suffix.lower() in _SCORE_SUFFIXES
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise Rejected("not a regular file")
-        if info.st_size == 0:
-            raise Rejected("empty file")
-        if info.st_size > _MAX_BYTES:
-            raise Rejected(f"too large: {_mib(info.st_size)} (limit {_mib(_MAX_BYTES)})")
-        with path.open("rb") as stream:
+        with _open_regular(path) as stream:
+            info = os.fstat(stream.fileno())
+            if info.st_size == 0:
+                raise Rejected("empty file")
+            if info.st_size > _MAX_BYTES:
+                raise Rejected(f"too large: {_mib(info.st_size)} (limit {_mib(_MAX_BYTES)})")
             head = stream.read(4096)
             stream.seek(0)
             if not head:
@@ -93,6 +106,41 @@ def check_container(path: Path) -> None:
                 _check_text(b"".join(_read(stream, _MAX_BYTES)), humdrum=scoreish)
     except OSError as err:
         raise Rejected(f"unreadable: {err.strerror or err}") from None
+
+
+def _open_regular(path: Path):
+    """``path`` opened for reading in binary, if it is a regular file; otherwise refused by what it is.
+
+    ``lstat`` says what the entry is without following a link; only a regular file is opened, with
+    ``O_NOFOLLOW | O_NONBLOCK``, and ``fstat`` of the descriptor says again what was opened: an
+    entry replaced by a link since the look is not followed, one replaced by a FIFO or a device is
+    not waited on, and what is read is what was checked. A path with bytes that are not UTF-8
+    (surrogate escapes) is refused without being looked up.
+    """
+    if not is_utf8(str(path)):
+        raise Rejected(_NOT_UTF8_NAME if not is_utf8(path.name) else _NOT_UTF8_FOLDER)
+    _refuse_not_regular(os.lstat(path), path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as err:  # replaced since the look
+        if err.errno == errno.ELOOP:  # by a link, which O_NOFOLLOW refused
+            raise Rejected(_NOT_REGULAR[0][1]) from None
+        _refuse_not_regular(os.lstat(path), path)
+        raise
+    try:
+        _refuse_not_regular(os.fstat(fd), path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _refuse_not_regular(info: os.stat_result, path: Path) -> None:
+    if stat.S_ISREG(info.st_mode):
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise Rejected("a folder named like a score" if path.suffix.lower() in _SCORE_SUFFIXES else "a folder, not a file")
+    raise Rejected(next((reason for kind, reason in _NOT_REGULAR if kind(info.st_mode)), "not a regular file"))
 
 
 def _mib(size: int) -> str:
