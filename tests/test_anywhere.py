@@ -52,8 +52,9 @@ def installed(tmp_path_factory) -> dict:
 
 def environment(installed: dict, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PDMX_FUSA_TEMPORARY_CACHE")}
+    # CI=true as on CI machines, where pyfluidsynth's import used to print to stdout
     env.update(PYTHONPATH=str(installed["site"]), HF_HUB_OFFLINE="1", HF_HOME=str(installed["hf"]),
-               XDG_CACHE_HOME=str(installed["cache"]), PYTHONDONTWRITEBYTECODE="1")
+               XDG_CACHE_HOME=str(installed["cache"]), PYTHONDONTWRITEBYTECODE="1", CI="true")
     env.update(extra)
     return env
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import io
 from pathlib import Path
 
 import numpy as np
 import soundfile  # noqa: F401 - before fluidsynth, whose libsndfile (sf3 decoding) is then the wheel's, as in sf3.py
-import fluidsynth  # noqa: I001
+
+with contextlib.redirect_stdout(io.StringIO()):  # pyfluidsynth prints where it found the library when $CI is set
+    import fluidsynth  # noqa: I001
 
 from .midi import TICKS_PER_SECOND, PassageEvent
 from .sf3 import default_cache, playable
