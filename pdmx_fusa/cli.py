@@ -96,10 +96,36 @@ def _scores(args: argparse.Namespace) -> int:
     return 0
 
 
+def _timeline_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("score", help="a score file (.mxl, .musicxml, .xml, .mei, .krn)")
+    parser.add_argument("--json", action="store_true", help="one JSON document {score, measures, notes} (notes always included)")
+    parser.add_argument("--notes", action="store_true", help="also list every note: pitch, onset, offset, velocity, measure")
+    parser.add_argument("--pipeline", help="read the [parse] section of this pipeline (file or shipped name); default: the defaults")
+    parser.add_argument("--set", action="append", default=[], metavar="parse.KEY=VALUE",
+                        help="override a pipeline key (TOML value), as for build")
+
+
+def _timeline(args: argparse.Namespace) -> int:
+    from .stages import Rejected
+    from .stages.timeline_view import performed_score, score_file, timeline_document, timeline_table
+
+    cfg = load_config(args.pipeline, args.set)
+    ref = score_file(args.score, cfg.source.extensions)
+    try:
+        score = performed_score(ref, cfg.parse)
+    except Rejected as err:
+        raise BuildError(f"{printable(args.score)}: rejected: {err}") from None
+    document = timeline_document(score)
+    print(json.dumps(document, ensure_ascii=False) if args.json else timeline_table(document, notes=args.notes))
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("build", "run a pipeline and write the dataset folder (Parquet shards, card, failures.jsonl)",
             _build_arguments, _build),
     Command("scores", "list the scores a pipeline selects, without building anything", _pipeline_arguments, _scores),
+    Command("timeline", "print a score's performed measures (and notes) with their times, as a build renders them",
+            _timeline_arguments, _timeline),
 )
 
 

@@ -52,8 +52,13 @@ class ParseConfig:
     max_pages: int = 40
     max_measures: int = 1500  # performed, repeats unfolded
     max_duration_s: float = 1800.0
-    max_staves: int = 3  # more staves than this is not a piano score
+    # More parts (instruments, however many staves each) than this is an ensemble, not piano music:
+    # one piano part on any number of staves, or two (piano four hands, a part per hand), pass.
+    max_parts: int = 2
     piano_programs: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7)  # GM piano family
+    # A fermata'd note or rest lasts this many times its written length. 1.0 holds nothing, as
+    # MuseScore's playback and the score-derived downbeat annotations of ASAP do; 2.0 doubles it.
+    fermata_hold: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ def _validate(cfg: PipelineConfig, where: str) -> None:
     checks = [
         (cfg.source.kind in ("embedded", "folder", "pdmx"), "source.kind must be embedded, folder or pdmx"),
         (cfg.source.limit >= 0, "source.limit must be 0 or more"),
+        (cfg.parse.max_parts >= 1, "parse.max_parts must be at least 1"),
+        (1.0 <= cfg.parse.fermata_hold <= 8.0, "parse.fermata_hold must be between 1.0 (no hold) and 8.0"),
         (all(r > 0 for r in cfg.render.train_tempo_ratios + cfg.render.eval_tempo_ratios), "tempo ratios must be positive"),
         (bool(cfg.render.train_tempo_ratios and cfg.render.eval_tempo_ratios), "tempo ratio lists must not be empty"),
         (cfg.render.renditions_per_visit >= 1, "render.renditions_per_visit must be at least 1"),

@@ -50,6 +50,20 @@ class Performed:
 
 
 @dataclass(frozen=True)
+class PerformedNote:
+    """One note as it is played (repeats unfolded); a tied continuation is part of its first note."""
+
+    engraved_id: str  # the notated note's id in Verovio's layout (its notehead in the SVG); of the first note of a tie
+    measure: int  # index into Score.performance of the performed measure it begins in
+    key: int  # MIDI pitch
+    velocity: int
+    channel: int  # MIDI channel it is played on
+    onset: float  # seconds from the start of the MIDI
+    offset: float
+    grace: bool  # a grace note (acciaccatura or appoggiatura)
+
+
+@dataclass(frozen=True)
 class PageLabels:
     """What a page is in musical terms: the auxiliary targets of the reference model."""
 
@@ -68,8 +82,9 @@ class Score:
     svgs: tuple[str, ...]  # one SVG per page
     measures: tuple[Measure, ...]  # engraved order
     performance: tuple[Performed, ...]  # played order
+    notes: tuple[PerformedNote, ...]  # played order (by onset); the same notes as ``midi.notes``
     labels: tuple[PageLabels, ...]  # one per page
-    midi: Midi  # Verovio's MIDI, the single source of time
+    midi: Midi  # the MIDI that is synthesised, the single source of time
     duration: float  # seconds, end of the last note
 
 
@@ -87,6 +102,7 @@ class Page:
     height: int
     systems: tuple[Box, ...]
     measures: dict[str, MeasureBoxes]  # by engraved measure id
+    noteheads: dict[str, Box]  # by engraved note id
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,28 @@ class AlignedMeasure:
     boxes: MeasureBoxes
     onset: float  # seconds from the visit's start, tempo ratio 1.0
     offset: float
+
+
+@dataclass(frozen=True)
+class AlignedNote:
+    """One performed note of a visit (one its passage plays): its notehead on the page and when it sounds."""
+
+    engraved_id: str  # the notated note (a tie's first note)
+    measure: int  # index into the visit's measures: the one its onset lies in
+    key: int  # MIDI pitch
+    velocity: int
+    box: Box | None  # its notehead on the visit's page; None when none is drawn there
+    onset: float  # seconds from the visit's start, tempo ratio 1.0
+    offset: float  # its end, cut at the visit's end as the passage MIDI cuts it
+    grace: bool
+
+
+@dataclass(frozen=True)
+class AlignedVisit:
+    """Output of ``align`` for one visit: its measures and its notes, in playing order."""
+
+    measures: tuple[AlignedMeasure, ...]
+    notes: tuple[AlignedNote, ...]
 
 
 @dataclass(frozen=True)

@@ -58,12 +58,21 @@ def audio_seconds(row: dict) -> float:
 
 def note_ons(midi: bytes) -> np.ndarray:
     """Seconds of every note-on (velocity > 0) of a passage MIDI file."""
-    now, ons = 0.0, []
+    return np.unique(np.array([on for on, _, _, _, _ in midi_notes(midi)]))
+
+
+def midi_notes(midi: bytes) -> list[tuple[float, float, int, int, int]]:
+    """Every note of a passage MIDI file as (onset, offset, key, velocity, channel) in seconds,
+    by onset then key; a note-off ends the earliest open note of its channel and key."""
+    now, notes, open_notes = 0.0, [], {}
     for msg in mido.MidiFile(file=io.BytesIO(midi)):
         now += msg.time
         if msg.type == "note_on" and msg.velocity > 0:
-            ons.append(now)
-    return np.unique(np.array(ons))
+            open_notes.setdefault((msg.channel, msg.note), []).append((now, msg.velocity))
+        elif msg.type in ("note_on", "note_off") and open_notes.get((msg.channel, msg.note)):
+            onset, velocity = open_notes[(msg.channel, msg.note)].pop(0)
+            notes.append((onset, now, msg.note, velocity, msg.channel))
+    return sorted(notes, key=lambda n: (n[0], n[2]))
 
 
 def soundfont_roles() -> dict[str, str]:
@@ -130,27 +139,51 @@ def detect_onset(samples: np.ndarray, rate: int, onset: float, previous: float |
     return None
 
 
-def onset_errors(rows: list[dict], shift: float = 0.0) -> tuple[np.ndarray, int]:
-    """Detected minus engraved onset for every measure that begins with a note (a note-on of the
-    passage MIDI within 1 ms of the measure onset; a missed detection counts as 1 s), and the number
-    of measures seen. ``shift`` > 0 delays the audio, < 0 advances it (the calibration check)."""
-    errors, measures = [], 0
+def measure_onsets(row: dict, moved: float = 0.0) -> tuple[list[float], np.ndarray, int]:
+    """The onsets of the row's measures that begin with a note (a note-on of the passage MIDI within
+    1 ms), the note-ons of the passage MIDI (the neighbours that bound the detector's window), and
+    the number of measures. ``moved`` is added to the measure onsets."""
+    ons = note_ons(row["midi"])
+    onsets = [m["onset"] for m in row["measures"]]
+    return [t + moved for t in onsets if (np.abs(ons - t) <= 0.001).any()], ons, len(onsets)
+
+
+SEPARATION = 0.030  # seconds: a note "starts alone or with a chord" when no other onset is this close
+
+
+def chord_onsets(row: dict, moved: float = 0.0) -> tuple[list[float], np.ndarray, int]:
+    """One onset per note of the row's ``notes`` that starts alone or with a chord (every other
+    note of the row starts within 1 ms of it or more than SEPARATION away), the onsets of all the
+    row's notes (the neighbours), and the number of notes; ``moved`` is added to every note onset."""
+    ons = np.unique(np.array([n["onset"] for n in row["notes"]], dtype=float)) + moved
+    onsets = []
+    for n in row["notes"]:
+        t = n["onset"] + moved
+        near = np.abs(ons - t)
+        if not ((near > 0.001) & (near < SEPARATION)).any():
+            onsets.append(t)
+    return onsets, ons, len(row["notes"])
+
+
+def onset_errors(rows: list[dict], shift: float = 0.0, targets=measure_onsets, moved: float = 0.0) -> tuple[np.ndarray, int]:
+    """Detected minus labelled onset for every onset ``targets`` picks from a row (by default the
+    measures that begin with a note; :func:`chord_onsets` for notes; a missed detection counts as
+    1 s), and the number of measures or notes seen. ``shift`` > 0 delays the audio, < 0 advances it
+    (the calibration check); ``moved`` is added to the labels instead (a tamper of the labels)."""
+    errors, seen = [], 0
     for row in rows:
         samples, rate = soundfile.read(io.BytesIO(row["audio"]["bytes"]), dtype="float64")
         if shift > 0:
             samples = np.concatenate([np.zeros(round(shift * rate)), samples])
         elif shift < 0:
             samples = samples[round(-shift * rate):]
-        ons = note_ons(row["midi"])
-        for m in row["measures"]:
-            measures += 1
-            onset = m["onset"]
-            if not (np.abs(ons - onset) <= 0.001).any():
-                continue
+        onsets, ons, count = targets(row, moved)
+        seen += count
+        for onset in onsets:
             before, after = ons[ons < onset - 0.001], ons[ons > onset + 0.001]
             found = detect_onset(samples, rate, onset, before.max() if len(before) else None, after.min() if len(after) else None)
             errors.append(1.0 if found is None else found - onset)
-    return np.array(errors), measures
+    return np.array(errors), seen
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -288,3 +321,57 @@ def check_midi(built) -> None:
         assert midi.length <= row["measures"][-1]["offset"] + 2 / 1920 + 1e-4, where
         offs = sum(msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0) for msg in midi)
         assert offs == notes, where
+
+
+def check_notes(built) -> int:
+    """Every row's ``notes`` are its passage MIDI's notes, one to one (key, velocity, onset and
+    offset within a tick of the 1/1920 s grid), by onset; each lies in the measure it names
+    (``measures[m].onset <= onset < measures[m].offset``) and its box, if any, inside the image.
+    Returns the notes checked."""
+    tick = 1 / 1920 + 1e-4  # the grid, plus float32 seconds
+    checked = 0
+    for row in built.all_rows():
+        where = (row["score_id"], row["page"], row["visit"], row["soundfont"], row["tempo_ratio"])
+        notes, measures = row["notes"], row["measures"]
+        assert notes, where
+        midi = midi_notes(row["midi"])
+        assert len(notes) == len(midi), (where, len(notes), len(midi))
+        assert [n["onset"] for n in notes] == sorted(n["onset"] for n in notes), where
+        mine = sorted(notes, key=lambda n: (round(n["onset"] * 1920), n["pitch"]))
+        for n, (on, off, key, velocity, _) in zip(mine, midi):
+            assert (n["pitch"], n["velocity"]) == (key, velocity), (where, n, key, velocity)
+            assert abs(n["onset"] - on) <= tick, (where, n, on)
+            assert abs(max(n["offset"], n["onset"] + 1 / 1920) - off) <= tick, (where, n, off)  # a note lasts a tick at least
+        width, height = Image.open(io.BytesIO(row["image"]["bytes"])).size
+        for n in notes:
+            m = n["measure"]
+            assert 0 <= m < len(measures), (where, n)
+            assert measures[m]["onset"] - 1e-4 <= n["onset"] < measures[m]["offset"] + 1e-4, (where, n, measures[m])
+            assert n["onset"] <= n["offset"] <= measures[-1]["offset"] + 1e-4, (where, n)
+            assert 0 < n["pitch"] and 0 < n["velocity"] and n["engraved_id"], (where, n)
+            box = n["box"]
+            assert box is None or (box[0] < box[2] and box[1] < box[3] and inside(box, (0, 0, width, height))), (where, n)
+        assert [n["measure"] for n in notes] == sorted(n["measure"] for n in notes), where
+        checked += len(notes)
+    return checked
+
+
+def notehead_ink(built, moved: tuple[float, float] = (0.0, 0.0)) -> tuple[np.ndarray, np.ndarray]:
+    """For every distinct notehead box of the build's pages (each page once), moved by ``moved``
+    pixels: the darkest pixel of its central half (0 black, 255 white), and the share of its
+    pixels that are dark (< 128)."""
+    pages: dict[tuple[str, int], tuple[bytes, set]] = {}
+    for row in built.all_rows():
+        image, boxes = pages.setdefault((row["score_id"], row["page"]), (row["image"]["bytes"], set()))
+        boxes.update(tuple(n["box"]) for n in row["notes"] if n["box"] is not None)
+    cores, shares = [], []
+    for image, boxes in pages.values():
+        pixels = np.asarray(Image.open(io.BytesIO(image)), dtype=float)
+        for x0, y0, x1, y1 in sorted(boxes):
+            x0, x1, y0, y1 = x0 + moved[0], x1 + moved[0], y0 + moved[1], y1 + moved[1]
+            w, h = x1 - x0, y1 - y0
+            core = pixels[max(0, int(y0 + h / 4)): int(np.ceil(y1 - h / 4)), max(0, int(x0 + w / 4)): int(np.ceil(x1 - w / 4))]
+            whole = pixels[max(0, int(round(y0))): int(round(y1)), max(0, int(round(x0))): int(round(x1))]
+            cores.append(core.min() if core.size else 255.0)
+            shares.append((whole < 128).mean() if whole.size else 0.0)
+    return np.array(cores), np.array(shares)

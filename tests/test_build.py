@@ -114,15 +114,16 @@ def test_measure_timing(default_build):
 
 def test_measures_follow_the_score_timing(default_build):
     """Each example's measures are the score's performed measures (repeats unfolded) on one page,
-    timed from the visit's start and divided by the tempo ratio: re-parse every score and compare."""
+    timed from the visit's start and divided by the tempo ratio: re-parse and retime every score
+    (as ``pdmx-fusa timeline`` does) and compare."""
     from pdmx_fusa.config import ParseConfig
     from pdmx_fusa.sources import list_scores
-    from pdmx_fusa.stages.parse import parse
+    from pdmx_fusa.stages.timeline_view import performed_score
 
     refs = {ref.score_id: ref for ref in list_scores(default_build.cfg.source)}
     rows = default_build.all_rows()
     for score_id in sorted({row["score_id"] for row in rows}):
-        score = parse(refs[score_id], ParseConfig())
+        score = performed_score(refs[score_id], ParseConfig())
         page_of = {m.id: m.page for m in score.measures}
         visits: list[tuple[int, list]] = []  # (page, performed measures), in played order
         for performed in score.performance:

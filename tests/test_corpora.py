@@ -57,7 +57,7 @@ def test_failures_are_few_and_explained(name, request):
     manifest = [json.loads(line) for line in (built.out / "failures.jsonl").read_text(encoding="utf-8").splitlines()]
     assert sorted(row["score_id"] for row in manifest) == sorted(o.ref.score_id for o in failed)
     for row in manifest:
-        assert row["stage"] in ("parse", "engrave", "visits", "align", "split", "plan", "render", "examples", "write") and row["reason"].strip()
+        assert row["stage"] in ("parse", "timeline", "engrave", "visits", "align", "split", "plan", "render", "examples", "write") and row["reason"].strip()
     assert {row["score_id"] for row in built.all_rows()} == {o.ref.score_id for o in outcomes if not o.failure and o.examples}
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import REPO
 from pdmx_fusa.build.shards import stage
-from pdmx_fusa.dataset.reader import Example, ExampleMeasure, read_examples
-from pdmx_fusa.dataset.schema import COLUMNS, MEASURE_FIELDS, SCHEMA
+from pdmx_fusa.dataset.reader import STRUCTS, Example, ExampleMeasure, ExampleNote, read_examples
+from pdmx_fusa.dataset.schema import COLUMNS, MEASURE_FIELDS, NOTE_FIELDS, SCHEMA, STRUCT_FIELDS
 
 PACKAGE = REPO / "pdmx_fusa"
 CONSUMER = ("dataset", "model")
@@ -69,15 +69,22 @@ def test_rows_must_match_the_schema(tmp_path):
 
 
 def test_docs_list_every_column():
-    """docs/dataset.md's tables name the schema's columns, then the measure fields, in their order."""
+    """docs/dataset.md's tables name the schema's columns, then the measure fields, then the note
+    fields, in their order, each with the schema's meaning."""
     text = (REPO / "docs" / "dataset.md").read_text(encoding="utf-8")
     documented = re.findall(r"^\| `(\w+)` \|", text, flags=re.M)
-    assert documented == [*COLUMNS, *MEASURE_FIELDS]
+    assert list(STRUCT_FIELDS) == ["measures", "notes"]
+    assert documented == [*COLUMNS, *MEASURE_FIELDS, *NOTE_FIELDS]
+    meanings = re.findall(r"^\| `\w+` \| [^|]+ \| (.+) \|$", text, flags=re.M)
+    schema = [meaning for _, meaning in [*COLUMNS.values(), *MEASURE_FIELDS.values(), *NOTE_FIELDS.values()]]
+    assert meanings == schema
 
 
 def test_reader_follows_the_schema(default_build):
     assert [f.name for f in Example.__dataclass_fields__.values()] == [*COLUMNS, "sample_rate"]
     assert list(ExampleMeasure.__dataclass_fields__) == list(MEASURE_FIELDS)
+    assert list(ExampleNote.__dataclass_fields__) == list(NOTE_FIELDS)
+    assert {column: cls.__name__ for column, cls in STRUCTS.items()} == {"measures": "ExampleMeasure", "notes": "ExampleNote"}
     raw = default_build.rows["train"]
     read = list(read_examples(default_build.out, "train"))
     assert len(read) == len(raw)
@@ -88,4 +95,9 @@ def test_reader_follows_the_schema(default_build):
         assert abs(len(example.audio) / example.sample_rate - row["duration"]) < 1e-3
         assert [m.onset for m in example.measures] == [m["onset"] for m in row["measures"]]
         assert example.measures[0].box == tuple(row["measures"][0]["box"])
+        assert len(example.notes) == len(row["notes"]) > 0
+        assert [(n.pitch, n.onset, n.measure, n.grace) for n in example.notes] == [
+            (n["pitch"], n["onset"], n["measure"], n["grace"]) for n in row["notes"]
+        ]
+        assert all(type(n.grace) is bool and (n.box is None or len(n.box) == 4) for n in example.notes)
         assert example.midi == row["midi"]

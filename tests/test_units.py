@@ -17,11 +17,14 @@ import pytest
 
 from conftest import REPO, SOUNDFONTS
 from pdmx_fusa.config import ConfigError, PipelineConfig, RenderConfig, SplitConfig, load_config
-from pdmx_fusa.audio.midi import TICKS_PER_SECOND, PassageEvent, cut_passage, read_midi, write_passage
-from pdmx_fusa.records import Engraving, MeasureBoxes, Measure, Page, PageLabels, Performed, Score, ScoreRef, Visit
+from pdmx_fusa.audio.midi import TICKS_PER_SECOND, Midi, PassageEvent, cut_passage, read_midi, write_passage
+from pdmx_fusa.records import (
+    Engraving, MeasureBoxes, Measure, Page, PageLabels, Performed, PerformedNote, Score, ScoreRef, Visit,
+)
 from pdmx_fusa.audio.soundfonts import Soundfont, read_soundfonts, verify_soundfonts
 from pdmx_fusa.stages import Rejected
 from pdmx_fusa.stages.align import align
+from pdmx_fusa.stages.notes import notes_midi
 from pdmx_fusa.stages.visits import visits
 from pdmx_fusa.stages.plan import plan, renditions_for
 from pdmx_fusa.stages.split import SPLITS, piece_key, split
@@ -455,16 +458,20 @@ def test_plan_fonts_and_ratios_by_split(split_name):
 # --- visits and align ------------------------------------------------------------------------------------------
 
 
-def hand_score(performed_ids: list[str], pages: list[list[str]]):
+def hand_score(performed_ids: list[str], pages: list[list[str]], notes: tuple[PerformedNote, ...] = (), noteheads=None):
+    """A score whose i-th performed measure plays ``performed_ids[i]`` from 2i to 2i + 2 s, and its
+    engraving; ``noteheads``: one dict per page (note id -> box)."""
     measures = tuple(Measure(m, m[1:], page, 0, "4/4") for page, ids in enumerate(pages) for m in ids)
     performance = tuple(Performed(m, 2.0 * i, 2.0 * (i + 1), 1) for i, m in enumerate(performed_ids))
     score = Score(
         ref=ref(), title="", composer="", svgs=("",) * len(pages), measures=measures, performance=performance,
-        labels=tuple(PageLabels(0, "4/4", 1) for _ in pages), midi=None, duration=2.0 * len(performed_ids),
+        notes=notes, labels=tuple(PageLabels(0, "4/4", 1) for _ in pages), midi=None, duration=2.0 * len(performed_ids),
     )
     box = (10.0, 10.0, 100.0, 50.0)
+    heads = noteheads or [{} for _ in pages]
     engraving = Engraving(tuple(
-        Page(b"", 1240, 1754, (box,), {m: MeasureBoxes(0, (box,), box) for m in ids}) for ids in pages
+        Page(b"", 1240, 1754, (box,), {m: MeasureBoxes(0, (box,), box) for m in ids}, heads[page])
+        for page, ids in enumerate(pages)
     ))
     return score, engraving
 
@@ -499,12 +506,49 @@ def test_align_joins_boxes_and_visit_times():
     engraving.pages[1].measures["m4"] = moved
     found = visits(score, engraving)
     aligned = align(score, engraving, found)
-    assert [[(m.engraved_id, m.number, m.onset, m.offset) for m in aligned[v]] for v in found] == [
+    assert [[(m.engraved_id, m.number, m.onset, m.offset) for m in aligned[v].measures] for v in found] == [
         [("m1", "1", 0.0, 2.0), ("m2", "2", 2.0, 4.0)],
         [("m3", "3", 0.0, 2.0), ("m4", "4", 2.0, 4.0)],
         [("m2", "2", 0.0, 2.0)],
     ]
-    assert aligned[found[1]][1].boxes is moved
+    assert aligned[found[1]].measures[1].boxes is moved
+    assert all(not aligned[v].notes for v in found)
+
+
+def test_align_notes_follow_the_passage_cut():
+    """A visit's notes are those cut_passage plays (onset in [start, end), within 1 us), timed from
+    the visit's start and cut at its end, in the measure their onset lies in, with their notehead on
+    the visit's page or no box."""
+    def note(engraved_id, measure, key, onset, offset, grace=False):
+        return PerformedNote(engraved_id, measure, key, 64, 0, onset, offset, grace)
+
+    notes = (
+        note("n1", 0, 60, 0.0, 1.0),
+        note("n2", 1, 62, 2.0 - 5e-7, 5.0),  # a hair before m2 (rounding): still m2's, held past the visit
+        note("g3", 1, 64, 3.9, 3.95, grace=True),  # a grace note before m3's note: its notehead is on page 2
+        note("n3", 2, 65, 4.0, 4.5),
+        note("n4", 3, 67, 6.0, 9.0),
+    )
+    box = (1.0, 2.0, 3.0, 4.0)
+    score, engraving = hand_score(
+        ["m1", "m2", "m3", "m4"], [["m1", "m2"], ["m3", "m4"]], notes, [{"n1": box, "n2": box}, {"g3": box, "n3": box, "n4": box}]
+    )
+    found = visits(score, engraving)
+    aligned = align(score, engraving, found)
+    first, second = (aligned[v].notes for v in found)
+    assert [(n.engraved_id, n.measure, n.box, n.onset, n.offset, n.grace) for n in first] == [
+        ("n1", 0, box, 0.0, 1.0, False),
+        ("n2", 1, box, pytest.approx(2.0), 4.0, False),
+        ("g3", 1, None, 3.9, 3.95, True),
+    ]
+    assert [(n.engraved_id, n.measure, n.box, n.onset, n.offset) for n in second] == [
+        ("n3", 0, box, 0.0, 0.5), ("n4", 1, box, 2.0, 4.0),
+    ]
+    midi = notes_midi(Midi((), (), frozenset(), None), notes)
+    assert [(n.key, n.onset, n.offset) for n in midi.notes] == [(n.key, n.onset, n.offset) for n in notes]
+    for visit, mine in zip(found, (first, second)):
+        events = cut_passage(midi, visit.start, visit.end, 1.0)
+        assert [e.a for e in events if e.kind == "note_on"] == [n.key for n in mine]
 
 
 # --- synthesis --------------------------------------------------------------------------------------

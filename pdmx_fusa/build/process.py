@@ -20,6 +20,7 @@ from ..stages.parse import parse
 from ..stages.plan import plan
 from ..stages.render import render
 from ..stages.split import piece_key, split
+from ..stages.timeline import timeline
 from ..stages.visits import visits
 from ..versions import tool_versions
 from .cache import entry, lookup, save, score_key
@@ -66,6 +67,7 @@ def process(
 
     try:
         score = timed("parse", parse, ref, cfg.parse)
+        score = timed("timeline", timeline, score, cfg.parse)
         engraving = timed("engrave", engrave, score, cfg.engrave)
         found = timed("visits", visits, score, engraving)
         aligned = timed("align", align, score, engraving, found)

@@ -27,11 +27,23 @@ MEASURE_FIELDS: dict[str, tuple[object, str]] = {
     "offset": (Value("float32"), "seconds within `audio`: the next measure's onset, or the end of the last note"),
 }
 
+NOTE_FIELDS: dict[str, tuple[object, str]] = {
+    "pitch": (Value("int8"), "MIDI note number (60 = middle C)"),
+    "onset": (Value("float32"), "seconds within `audio`, after tempo scaling: its note-on in `midi`"),
+    "offset": (Value("float32"), "seconds within `audio`: its note-off in `midi` (a note still held at the last measure's offset is cut there)"),
+    "velocity": (Value("int8"), "MIDI velocity, 1-127"),
+    "measure": (Value("int16"), "index into `measures`: the measure whose [onset, offset) holds its onset"),
+    "box": (BOX, "its notehead on `image`, [x0, y0, x1, y1] (a tied note: its first notehead); null when no notehead of it is drawn on this page"),
+    "engraved_id": (Value("string"), "the notated note's id in Verovio's layout (a tied note: its first note's); a repeated note appears again with the same id"),
+    "grace": (Value("bool"), "a grace note: its onset is where Verovio's MIDI plays it, before or on its principal note"),
+}
+
 COLUMNS: dict[str, tuple[object, str]] = {
     "image": (Image(), "the whole engraved page, greyscale PNG"),
     "audio": (Audio(sampling_rate=22050), "the passage as FLAC, mono: its notes, tempo-scaled, plus the release tail"),
     "midi": (Value("binary"), "the passage's events as a type-0 MIDI file (120 bpm, 960 ppq: 1 tick = 1/1920 s), exactly what was synthesised"),
     "measures": (List({name: feature for name, (feature, _) in MEASURE_FIELDS.items()}), "every measure played, in playing order"),
+    "notes": (List({name: feature for name, (feature, _) in NOTE_FIELDS.items()}), "every note the passage plays (each MIDI note-on of `midi`), by onset"),
     "systems": (List(BOX), "every system of the page (staff-line extent), [x0, y0, x1, y1]"),
     "key_fifths": (Value("int8"), "key signature most measures of the page carry: sharps > 0, flats < 0"),
     "meter": (Value("string"), "time signature most measures of the page carry, e.g. 3/4"),
@@ -51,6 +63,9 @@ COLUMNS: dict[str, tuple[object, str]] = {
     "split": (Value("string"), "train, validation or test"),
     "duration": (Value("float32"), "seconds of audio"),
 }
+
+# The list-of-structs columns: column -> its struct's fields (the reader derives a record from each)
+STRUCT_FIELDS: dict[str, dict[str, tuple[object, str]]] = {"measures": MEASURE_FIELDS, "notes": NOTE_FIELDS}
 
 FEATURES = Features({name: feature for name, (feature, _) in COLUMNS.items()})
 SCHEMA: pa.Schema = FEATURES.arrow_schema

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from ..records import AlignedMeasure, Engraving, Passage, Score, Visit
+from ..records import AlignedVisit, Engraving, Passage, Score, Visit
 
 
 def examples(
-    score: Score, engraving: Engraving, aligned: dict[Visit, tuple[AlignedMeasure, ...]], passages: list[Passage], split: str
+    score: Score, engraving: Engraving, aligned: dict[Visit, AlignedVisit], passages: list[Passage], split: str
 ) -> list[dict]:
-    """Rows pairing each passage's audio and MIDI with its page image and aligned measures, whose
-    times are scaled to the passage's tempo."""
+    """Rows pairing each passage's audio and MIDI with its page image and aligned measures and
+    notes, whose times are scaled to the passage's tempo."""
     ref = score.ref
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ref.score_id).strip("_")
     rows = []
@@ -29,7 +29,20 @@ def examples(
                 "onset": m.onset / rendition.tempo_ratio,
                 "offset": m.offset / rendition.tempo_ratio,
             }
-            for m in aligned[visit]
+            for m in aligned[visit].measures
+        ]
+        notes = [
+            {
+                "pitch": n.key,
+                "onset": n.onset / rendition.tempo_ratio,
+                "offset": n.offset / rendition.tempo_ratio,
+                "velocity": n.velocity,
+                "measure": n.measure,
+                "box": list(n.box) if n.box is not None else None,
+                "engraved_id": n.engraved_id,
+                "grace": n.grace,
+            }
+            for n in aligned[visit].notes
         ]
         name = f"{stem}-p{visit.page + 1}-v{visit.index}-{rendition.soundfont}-t{rendition.tempo_ratio:g}"
         rows.append(
@@ -38,6 +51,7 @@ def examples(
                 "audio": {"bytes": passage.flac, "path": f"{name}.flac"},
                 "midi": passage.midi,
                 "measures": measures,
+                "notes": notes,
                 "systems": [list(b) for b in page.systems],
                 "key_fifths": labels.key_fifths,
                 "meter": labels.meter,

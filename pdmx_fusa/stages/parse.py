@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import base64
+import bisect
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import verovio
 
 from ..config import ParseConfig
-from ..audio.midi import Midi, read_midi
+from ..audio.midi import Midi, Note, TempoMap, read_midi
 from ..records import Measure, PageLabels, Performed, Score, ScoreRef
 from . import Rejected
 from .container import check_container
+from .notes import XML_ID, notes_midi, perform_notes, read_engraved
+from .timemap import played_timemap
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
 RESOURCES = str(Path(verovio.__file__).parent / "data")
@@ -57,7 +61,9 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
     measures = tuple(Measure(m.id, m.number, page_of.get(m.id, -1), m.key_fifths, m.meter) for m in measures)
     midi = read_midi(base64.b64decode(toolkit.renderToMIDI()))
-    performance, duration = _perform(toolkit, midi, cfg)
+    performance, duration, midi = _perform(toolkit, midi, cfg)  # midi: repaired where Verovio's is off
+    # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
+    notes = perform_notes(toolkit, midi, performance, played_timemap(toolkit)[0])
     return Score(
         ref=ref,
         title=ref.title or head.get("title", ""),
@@ -65,8 +71,9 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         svgs=svgs,
         measures=measures,
         performance=performance,
-        labels=_labels(measures, performance, pages),
-        midi=midi,
+        notes=notes,
+        labels=page_labels(measures, performance, pages),
+        midi=notes_midi(midi, notes),  # exactly the notes of ``notes``: one source of time
         duration=duration,
     )
 
@@ -75,9 +82,10 @@ def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]
     """Title, composer, and every measure with the key and meter in effect, in document order."""
     root = ET.fromstring(mei)
     head = _head(root)
-    staves = {s.get("n") for s in root.iterfind(f".//{MEI}staffDef")}
-    if len(staves) > cfg.max_staves:
-        raise Rejected(f"not piano-like: {len(staves)} staves (limit {cfg.max_staves})")
+    group = root.find(f".//{MEI}scoreDef/{MEI}staffGrp")
+    parts = _parts(group) if group is not None else 0
+    if parts > cfg.max_parts:
+        raise Rejected(f"not piano-like: {parts} parts (limit {cfg.max_parts})")
     key, meter, measures = 0, "", []
     for element in root.iter():
         tag = element.tag.removeprefix(MEI)
@@ -90,6 +98,42 @@ def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]
         elif tag == "measure":
             measures.append(Measure(element.get("{http://www.w3.org/XML/1998/namespace}id"), element.get("n", ""), -1, key, meter))
     return head, measures
+
+
+def _parts(group: ET.Element) -> int:
+    """The parts (instruments) of a staff group, however many staves each has.
+
+    A group with nothing labelled inside it is one part when it is labelled or names its
+    instrument itself, or is braced: a MusicXML part on 2, 3 or 4 staves (Verovio makes it a
+    braced group, labelled with the part name if there is one), a Humdrum or MEI piano. Otherwise
+    every group and staff in it counts on its own (the labelled staves of a choir or an ensemble,
+    a bracket over named instruments, unlabelled single staves side by side), except that
+    adjacent staves naming the same instrument under the same label are one part (Humdrum's
+    ``*Ipiano`` on each staff of a piano beside other instruments)."""
+    inner_labels = any(True for child in group if child.tag != f"{MEI}label" for _ in child.iter(f"{MEI}label"))
+    own = {child.tag.removeprefix(MEI) for child in group}
+    braced = group.get("symbol") == "brace" or any(s.get("symbol") == "brace" for s in group.iterfind(f"{MEI}grpSym"))
+    if not inner_labels and (braced or own & {"label", "instrDef"}):
+        return 1
+    count, previous = 0, None
+    for child in group:
+        if child.tag == f"{MEI}staffGrp":
+            count, previous = count + _parts(child), None
+        elif child.tag == f"{MEI}staffDef":
+            instrument = _instrument(child)
+            count += not (instrument is not None and instrument == previous)
+            previous = instrument
+    return count
+
+
+def _instrument(staff_def: ET.Element) -> tuple[str, str, str] | None:
+    """The label and the instrument a staff names; None when it names no instrument."""
+    instrument = staff_def.find(f"{MEI}instrDef")
+    if instrument is None:
+        return None
+    label = staff_def.find(f"{MEI}label")
+    text = " ".join("".join(label.itertext()).split()) if label is not None else ""
+    return text, instrument.get("midi.instrnum", ""), instrument.get("midi.instrname", "")
 
 
 def _head(root: ET.Element) -> dict[str, str]:
@@ -119,14 +163,19 @@ def _fifths(sig: str, current: int) -> int:
     return current
 
 
-def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tuple[Performed, ...], float]:
-    """Performed measures (repeats unfolded) timed by the MIDI's tempo map, and the score's end."""
+def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tuple[Performed, ...], float, Midi]:
+    """Performed measures (repeats unfolded), the score's end, and the MIDI that times them: one
+    clock for the rows and the audio. That is Verovio's MIDI unless it disagrees with Verovio's
+    timemap, which is then the clock (see :func:`played_timemap` and :func:`_one_clock`)."""
     if not midi.notes:
         raise Rejected("no notes")
     foreign = sorted(midi.programs - set(cfg.piano_programs))
     if foreign:
         raise Rejected(f"not piano-like: MIDI program {foreign[0]} is not a piano")
-    timemap = toolkit.renderToTimemap({"includeMeasures": True, "includeRests": True})
+    timemap, trusted = played_timemap(toolkit)
+    if not timemap:
+        raise Rejected("Verovio's timemap is empty")
+    midi = _one_clock(toolkit, midi, timemap, trusted)
     starts, polyphony, active = [], [], 0
     for event in timemap:
         active -= len(event.get("off", ()))
@@ -136,25 +185,137 @@ def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tu
         active += len(event.get("on", ()))
         if polyphony:
             polyphony[-1] = max(polyphony[-1], active)
-    if len(starts) > cfg.max_measures:
-        raise Rejected(f"too long: {len(starts)} performed measures (limit {cfg.max_measures})")
-    end = max(midi.tempo.seconds_at_quarter(timemap[-1]["qstamp"]), max(n.offset for n in midi.notes))
-    if abs(end - timemap[-1]["tstamp"] / 1000) > 1 + 0.01 * end:
-        raise Rejected(f"Verovio's MIDI and timemap disagree: the MIDI ends at {end:.1f} s, the timemap at {timemap[-1]['tstamp'] / 1000:.1f} s")
-    if end > cfg.max_duration_s:
-        raise Rejected(f"too long: {end:.0f} s of music (limit {cfg.max_duration_s:.0f} s)")
-    for (_, before), (measure_id, onset) in zip(starts, starts[1:]):
-        if onset < before:
-            raise Rejected(f"Verovio's timemap runs backwards: measure {measure_id} at {onset:.2f} s after one at {before:.2f} s")
+    last = midi.tempo.seconds_at_quarter(timemap[-1]["qstamp"])
+    end = max(last, max(n.offset for n in midi.notes))
+    if end - last > 1 + 0.01 * end:  # notes the timemap does not know: nothing left to trust
+        raise Rejected(f"Verovio's MIDI and timemap disagree: the MIDI ends at {end:.1f} s, the timemap at {last:.1f} s")
     ends = [onset for _, onset in starts[1:]] + [end]
     performed = tuple(
         Performed(toolkit.getNotatedIdForElement(measure_id), onset, offset, voices)
         for (measure_id, onset), offset, voices in zip(starts, ends, polyphony)
     )
-    return performed, end
+    return performed, end, midi
 
 
-def _labels(measures: tuple[Measure, ...], performance: tuple[Performed, ...], pages: int) -> tuple[PageLabels, ...]:
+CLOCK_TOLERANCE = 0.02  # seconds: a MIDI this close to the timemap at every event agrees with it
+VEROVIO_VELOCITY = 90  # what Verovio's MIDI plays a note without @vel at
+AGREEING = 0.98  # share of its notes a MIDI must share with the timemap to be kept on the timemap's clock
+
+
+def _one_clock(toolkit: verovio.toolkit, midi: Midi, timemap: list[dict], trusted: bool) -> Midi:
+    """``midi`` if it agrees with ``timemap`` at every event; else a MIDI that does.
+
+    Verovio writes tempos as 24-bit microseconds per quarter and overflows on slow ones: below
+    3.58 bpm the value wraps around (2 bpm plays at 4.5 bpm, 1 bpm at 6.2, a negative tempo at
+    some other), while the timemap is right. Its notes then keep their ticks,
+    and the tempo map becomes the timemap's own (quarter position, time) pairs. Where the ticks
+    cannot be recovered (a tempo that wrapped to 0) or score time broke (:func:`played_timemap`),
+    the notes are taken from the timemap itself: each played note from its onset to its end, a
+    tie's continuation extending its first note, with the pitch and velocity Verovio gives it.
+    Where Verovio's MIDI has those notes at those times after all (score time broke only at a few
+    events, as at the very end: 99.9 % of the notes agree, where a broken MIDI has none),
+    Verovio's notes and pedalling are kept on that clock, as their pitches are its own (octave
+    lines included); otherwise pedalling is lost."""
+    tempo = midi.tempo
+    if trusted and all(abs(tempo.seconds_at_quarter(e["qstamp"]) - e["tstamp"] / 1000) <= CLOCK_TOLERANCE for e in timemap):
+        return midi
+    tempo = _tempo_through(timemap, midi.tempo.ppq)
+    if trusted and (retimed := _retimed(midi, tempo)):
+        return retimed
+    rebuilt = _midi_from_timemap(toolkit, midi, timemap, tempo)
+    return replace(midi, tempo=tempo) if _agreeing(midi.notes, rebuilt.notes) >= AGREEING else rebuilt
+
+
+def _agreeing(notes: tuple[Note, ...], others: tuple[Note, ...]) -> float:
+    """The share of ``notes`` that ``others`` has too: a note of the same key starting within
+    :data:`CLOCK_TOLERANCE`, each note of ``others`` taken once (the nearest first come)."""
+    free: dict[int, list[float]] = {}
+    for note in others:
+        free.setdefault(note.key, []).append(note.onset)
+    for onsets in free.values():
+        onsets.sort()
+    found = 0
+    for note in notes:
+        onsets = free.get(note.key, [])
+        i = bisect.bisect_left(onsets, note.onset)
+        near = min((j for j in (i - 1, i) if 0 <= j < len(onsets)), key=lambda j: abs(onsets[j] - note.onset), default=None)
+        if near is not None and abs(onsets[near] - note.onset) <= CLOCK_TOLERANCE:
+            onsets.pop(near)
+            found += 1
+    return found / max(1, len(notes))
+
+
+def _tempo_through(timemap: list[dict], ppq: int) -> TempoMap:
+    """The tempo map through every (qstamp, tstamp) of ``timemap``: exact at each."""
+    points = [(0.0, 0.0)] if timemap[0]["qstamp"] > 0 else []
+    for e in timemap:
+        if not points or e["qstamp"] * ppq > points[-1][0]:
+            points.append((e["qstamp"] * ppq, e["tstamp"] / 1000))
+    rates = [(s1 - s0) / (k1 - k0) for (k0, s0), (k1, s1) in zip(points, points[1:])]
+    rates.append(rates[-1] if rates else 0.5 / ppq)
+    return TempoMap(ppq, tuple(k for k, _ in points), tuple(s for _, s in points), tuple(rates))
+
+
+def _retimed(midi: Midi, tempo: TempoMap) -> Midi | None:
+    """``midi``'s events at their own ticks through ``tempo``; None where its tempo map cannot be
+    inverted (a tempo of 0 microseconds: every tick of it at one time)."""
+    old = midi.tempo
+    if any(rate <= 0 for rate in old.rates):
+        return None
+
+    def move(time: float) -> float:
+        i = max(0, bisect.bisect_right(old.starts, time) - 1)
+        return tempo.seconds(round(old.ticks[i] + (time - old.starts[i]) / old.rates[i]))
+
+    notes = sorted((replace(n, onset=move(n.onset), offset=move(n.offset)) for n in midi.notes), key=lambda n: (n.onset, n.channel, n.key))
+    controls = sorted((replace(c, time=move(c.time)) for c in midi.controls), key=lambda c: c.time)
+    return Midi(tuple(notes), tuple(controls), midi.programs, tempo)
+
+
+def _midi_from_timemap(toolkit: verovio.toolkit, midi: Midi, timemap: list[dict], tempo: TempoMap) -> Midi:
+    """The notes ``timemap`` plays, timed by ``tempo`` (exact at its events), on the channel and
+    programs of Verovio's ``midi``; no controllers."""
+    mei = toolkit.getMEI()
+    engraved = read_engraved(mei)
+    velocity = {}
+    for element in ET.fromstring(mei).iter():
+        if element.tag in (f"{MEI}chord", f"{MEI}note") and element.get("vel"):
+            for note in element.iter(f"{MEI}note"):
+                velocity[note.get(XML_ID)] = int(float(element.get("vel")))
+    channel = Counter(n.channel for n in midi.notes).most_common(1)[0][0]
+    sounding: dict[str, list] = {}  # timemap id -> [key, velocity, onset, offset, tied]
+    played: list[list] = []
+    for event in timemap:
+        time = tempo.seconds_at_quarter(event["qstamp"])
+        for timemap_id in event.get("off", ()):
+            if timemap_id in sounding:
+                sounding.pop(timemap_id)[3] = time
+        for timemap_id in event.get("on", ()):
+            notated = toolkit.getNotatedIdForElement(timemap_id) if "-rend" in timemap_id else timemap_id
+            info = engraved.get(notated)
+            key = info.key if info is not None and info.key is not None else int(toolkit.getMIDIValuesForElement(timemap_id).get("pitch", -1))
+            if 0 <= key <= 127:
+                sounding[timemap_id] = note = [key, velocity.get(notated, VEROVIO_VELOCITY), time, None, bool(info and info.tied)]
+                played.append(note)
+    end = tempo.seconds_at_quarter(timemap[-1]["qstamp"])
+    first: dict[int, list] = {}  # key -> the latest note of that key that is not a tie's continuation
+    notes = []
+    for key, vel, onset, offset, tied in played:
+        offset = max(onset, end if offset is None else offset)
+        if tied and key in first:
+            first[key][3] = max(first[key][3], offset)
+            continue
+        first[key] = note = [key, vel, onset, offset]
+        notes.append(note)
+    return Midi(
+        tuple(sorted((Note(channel, key, vel, onset, offset) for key, vel, onset, offset in notes), key=lambda n: (n.onset, n.channel, n.key))),
+        (),
+        midi.programs,
+        tempo,
+    )
+
+
+def page_labels(measures: tuple[Measure, ...], performance: tuple[Performed, ...], pages: int) -> tuple[PageLabels, ...]:
     """Per page: the most common key and meter among its measures, the highest polyphony played on it."""
     page_of = {m.id: m.page for m in measures}
     labels = []

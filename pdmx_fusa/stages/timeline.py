@@ -1,0 +1,165 @@
+"""timeline: the performance retimed from the score's own durations, tempo marks and jumps.
+
+Verovio's timemap and MIDI say which notes each performed measure plays, but their timeline is
+not always the score's: it derives durations from note types and tuplet markup (which real
+MuseScore files often get wrong, while their ``<duration>`` values are right), applies a tempo
+mark from the first beat of its measure, keeps one per measure, skips a first ending that has no
+second, and knows no D.C., D.S., Fine or Coda. For a MusicXML score this stage takes from the
+MusicXML itself (:mod:`pdmx_fusa.timing`) each measure's real length, every tempo mark at its
+position, the fermatas, and the performed order; each performed measure then plays the notes
+(and pedal) of one of Verovio's renditions of it, every event moved by where it lies within that
+rendition onto the measure's real length. The result is one new MIDI, whose times every row
+carries and from which the audio is synthesised: one source of time.
+
+Tempo: each performed measure starts at the tempo in effect at its place in the score (the last
+mark before it in document order, 120 quarters per minute before any: so after a D.C. the opening
+tempo returns), and every mark inside it takes effect at its exact position. A fermata holds its
+note or rest ``parse.fermata_hold`` times its written length (1.0 by default: no hold, as in
+MuseScore's playback). Other formats (MEI, Humdrum), and MusicXML whose measures do not map one
+to one onto Verovio's, keep Verovio's timing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..audio.midi import Control, Midi, Note, TempoMap
+from ..config import ParseConfig
+from ..records import Performed, PerformedNote, Score
+from ..timing.musicxml import XmlMeasure, read_musicxml
+from ..timing.unfold import unfold
+from . import Rejected
+from .parse import page_labels
+
+DEFAULT_BPM = 120.0  # quarter notes per minute before the first tempo mark (MusicXML's default)
+PPQ = 960  # ticks per quarter of the new MIDI's tempo map
+
+
+def timeline(score: Score, cfg: ParseConfig) -> Score:
+    """``score`` with its performance, notes and MIDI retimed from its MusicXML (unchanged for
+    other formats, or when the MusicXML's measures do not match Verovio's one to one); a score
+    past ``cfg.max_measures`` performed measures or ``cfg.max_duration_s`` is rejected."""
+    xml = read_musicxml(Path(score.ref.path))
+    if xml and len(xml) == len(score.measures):
+        score = retime(score, xml, unfold(xml), cfg)
+    if len(score.performance) > cfg.max_measures:
+        raise Rejected(f"too long: {len(score.performance)} performed measures (limit {cfg.max_measures})")
+    if score.duration > cfg.max_duration_s:
+        raise Rejected(f"too long: {score.duration:.0f} s of music (limit {cfg.max_duration_s:.0f} s)")
+    return score
+
+
+def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, int]], cfg: ParseConfig) -> Score:
+    """Lay out the performed ``order`` of (measure index, pass) with the lengths, tempo marks and
+    fermatas of ``xml``, each measure playing one of Verovio's renditions of it in ``score``."""
+    renditions: dict[str, list[int]] = {}
+    for p, performed in enumerate(score.performance):
+        renditions.setdefault(performed.engraved_id, []).append(p)
+    starts, quarter = [], 0.0
+    for index, _ in order:
+        starts.append(quarter)
+        quarter += xml[index].length
+    clock = _clock(xml, order, starts, cfg.fermata_hold)
+    played = [_rendition(renditions.get(score.measures[index].id, []), rep) for index, rep in order]
+
+    performance, notes, controls = [], [], []
+    by_rendition = _events_by_rendition(score)
+    for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
+        length = xml[index].length
+        onset, offset = clock.seconds(start), clock.seconds(start + length)
+        performance.append(Performed(score.measures[index].id, onset, offset, score.performance[p].polyphony if p is not None else 0))
+        if p is None:
+            continue
+        source = score.performance[p]
+        span = source.offset - source.onset
+
+        def moved(t: float) -> float:
+            fraction = (t - source.onset) / span if span > 0 else 0.0
+            return clock.seconds(start + fraction * length)
+
+        rendition_notes, rendition_controls = by_rendition[p]
+        for note in rendition_notes:
+            notes.append(dataclasses.replace(note, measure=j, onset=moved(note.onset), offset=max(moved(note.offset), moved(note.onset))))
+        controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
+    notes.sort(key=lambda n: (n.onset, n.key, n.channel))
+    controls.sort(key=lambda c: c.time)
+    end = max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
+    midi = Midi(
+        notes=tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in notes),
+        controls=tuple(controls),
+        programs=score.midi.programs,
+        tempo=clock.tempo_map(),
+    )
+    performance = tuple(performance)
+    return dataclasses.replace(
+        score, performance=performance, notes=tuple(notes), midi=midi, duration=end,
+        labels=page_labels(score.measures, performance, len(score.svgs)),
+    )
+
+
+def _rendition(candidates: list[int], rep: int) -> int | None:
+    """Which of Verovio's renditions of a measure plays its ``rep``-th pass: that one if Verovio
+    played it so often, else its last (a pass Verovio never played sounds like its last one)."""
+    if not candidates:
+        return None
+    return candidates[min(rep, len(candidates)) - 1]
+
+
+def _events_by_rendition(score: Score) -> dict[int, tuple[list[PerformedNote], list[Control]]]:
+    """The notes (by the performed measure they begin in) and controller events (by the
+    performed measure their time falls in) of each of Verovio's performed measures."""
+    events: dict[int, tuple[list[PerformedNote], list[Control]]] = {p: ([], []) for p in range(len(score.performance))}
+    for note in score.notes:
+        events[note.measure][0].append(note)
+    onsets = [p.onset for p in score.performance]
+    for control in score.midi.controls:
+        p = max(bisect.bisect_right(onsets, control.time) - 1, 0)
+        if p < len(onsets):
+            events[p][1].append(control)
+    return events
+
+
+@dataclasses.dataclass(frozen=True)
+class _Clock:
+    """Performed quarters to seconds: piecewise constant seconds per quarter from ``bounds[i]``."""
+
+    bounds: tuple[float, ...]  # quarters where a rate starts (the first is 0)
+    rates: tuple[float, ...]  # seconds per quarter from there
+    at: tuple[float, ...]  # seconds at each bound
+
+    def seconds(self, quarter: float) -> float:
+        i = max(bisect.bisect_right(self.bounds, quarter) - 1, 0)
+        return self.at[i] + (quarter - self.bounds[i]) * self.rates[i]
+
+    def tempo_map(self) -> TempoMap:
+        return TempoMap(PPQ, tuple(round(b * PPQ) for b in self.bounds), self.at, tuple(r / PPQ for r in self.rates))
+
+
+def _clock(xml: Sequence[XmlMeasure], order: Sequence[tuple[int, int]], starts: Sequence[float], hold: float) -> _Clock:
+    """The performance's tempo: each performed measure from the tempo in effect at its place in
+    the score, each tempo mark from its exact position, every fermata's span ``hold`` times as long."""
+    in_effect, bpm = [], DEFAULT_BPM  # the tempo each measure starts at, in document order
+    for measure in xml:
+        in_effect.append(bpm)
+        bpm = next((b for _, b in reversed(measure.tempos) if b > 0), bpm)
+    tempos, holds = [], []
+    for (index, _), start in zip(order, starts):
+        measure = xml[index]
+        tempos.append((start, in_effect[index]))
+        tempos.extend((start + offset, bpm) for offset, bpm in measure.tempos if bpm > 0)
+        if hold != 1.0:
+            holds.extend((start + offset, start + offset + duration) for offset, duration in measure.fermatas if duration > 0)
+    bounds = sorted({q for q, _ in tempos} | {q for span in holds for q in span})
+    rates, at, t = [], [], 0.0
+    tempo_at = sorted(tempos, key=lambda item: item[0])  # stable: of marks at one position the last wins
+    for i, bound in enumerate(bounds):
+        bpm = next(b for q, b in reversed(tempo_at) if q <= bound)
+        held = any(lo <= bound < hi for lo, hi in holds)
+        rates.append(60.0 / bpm * (hold if held else 1.0))
+        at.append(t)
+        if i + 1 < len(bounds):
+            t += (bounds[i + 1] - bound) * rates[-1]
+    return _Clock(tuple(bounds), tuple(rates), tuple(at))

@@ -1,0 +1,710 @@
+"""Read a MusicXML score's measures as they sound: real lengths, tempo marks, fermatas, repeats,
+voltas and jump marks, from the MusicXML itself (no Verovio).
+
+Lengths follow the cursor of the MusicXML format: every ``<note>`` that is neither a chord note
+(``<chord/>``) nor a grace note advances it by its ``<duration>`` (cue notes do advance),
+``<forward>`` advances it, ``<backup>`` moves it back, and a measure lasts as far as its notes
+reach, over all voices, staves and parts. The note types and ``<tuplet>`` markup are not read at
+all, so a tuplet with a stop but no start, a ``<forward>`` filler inside a tuplet or hidden tuplet
+rests cost nothing; pickups, overfull and underfull measures get the length their notes fill. A
+measure in which nothing takes time gets its time signature's length (4/4 where none is given).
+Three refinements, each for a kind of export error found in real MuseScore files (asap-dev) and
+each checked there against annotated downbeats of MuseScore's own playback:
+
+- a ``<backup>`` past the measure start is not clamped (MuseScore makes up for such a backup
+  with an equal ``<forward>``);
+- a ``<forward>`` that no note follows in its voice (a filler at a voice's end) lengthens the
+  measure only up to its time signature;
+- where the first voices of the staves (each staff's lowest ``<voice>`` number) reach the time
+  signature and another voice runs further, the measure lasts as far as the first voices reach
+  (MuseScore fills each staff's first voice to the measure's real length and plays the measure
+  for that long; a voice past it holds wrong durations, typically of a tuplet).
+
+Tempo marks: every ``<sound tempo="...">`` (inside a ``<direction>`` or directly in the measure)
+at the cursor where it stands plus its ``<offset>`` (the sound's own, else the direction's), in
+quarter notes per minute, clamped into the measure. ``<offset>`` is applied whatever its
+``sound`` attribute says: MuseScore writes it, without that attribute, to place a direction
+between the notes of the voice it is exported with (the MusicXML default would ignore it for
+playback). A ``<metronome>`` whose direction carries no ``<sound tempo>`` counts too: its
+``<per-minute>`` (the first number in it, so "c. 120" reads 120) times its first ``<beat-unit>``
+in quarters (dotted units times 1.5, 1.75 ...); a metronome without ``<per-minute>`` (a metric
+modulation, "♩ = ♪") is no tempo.
+
+Fermatas: (offset, duration) of every note, rest or chord with a ``<fermata>`` in its
+``<notations>``, once per position (the longest duration found there, over voices, staves and
+parts; a grace note lasts 0); a fermata over a barline is (0 or the measure's length, 0).
+
+Jump marks, per ``<direction>``: its ``<sound>`` attributes ``segno``, ``coda``, ``fine`` (any
+value but "no"), ``dacapo="yes"``, ``dalsegno``, ``tocoda`` decide. Only when that sound gives
+none of these (or there is none) do the direction's symbols and words count: a ``<segno/>``
+symbol is a segno, a ``<coda/>`` symbol a coda, and the words (all ``<words>`` of the direction
+joined, case-insensitive, surrounding punctuation and symbols stripped) by these rules:
+
+- D.C.: the text holds "D.C." (also "D. C.", "DC" alone at the start) or "da capo" as words:
+  "D.C. al Fine", "Menuetto D.C.", "Da Capo al Coda";
+- D.S.: "D.S." (also "D. S.", "DS" at the start) or "dal segno";
+- To Coda: the text starts with "to coda" ("To Coda ⊕");
+- Fine: the text is "Fine" and nothing else ("accelerando sin al fine" is not);
+- Coda: the text is "Coda" and nothing else; Segno: the text is "Segno".
+
+A segno or coda written at the very end of a measure (at or past its length, as a right-barline
+``<segno/>``/``<coda/>`` is) marks the next measure. Fine, D.C., D.S. and To Coda act at the end
+of the measure that holds them, wherever in it they stand.
+
+Repeats from ``<barline><repeat direction=... times=...>`` (``times`` defaults to 2, and is read
+as 1..100), and ``<sound forward-repeat="yes">``; a forward repeat written on a right barline
+starts the next measure, a backward repeat on a left barline ends the previous one. Voltas from
+``<barline><ending number="1, 2" type="start|stop|discontinue">``: the numbers (a list such as
+"1, 2" or "1,2", ranges "1-3"; where the attribute is empty, the numbers in the ending's text)
+mark the measures from the start to the stop or discontinue, both included. An ending that is
+never stopped ends at the first measure with a backward repeat, or before a measure that starts
+another ending or a forward repeat.
+
+Several parts: measure ``i`` of the score is the ``i``-th ``<measure>`` of every part, merged:
+its length is the longest part's, its marks, repeats, voltas, tempo marks and fermatas are the
+union over parts (repeated identical tempo marks once; fermatas once per position, the longest).
+The count, numbers and time signatures are the first part's.
+
+The parse never raises on odd content: a file that is not MusicXML (MEI, Humdrum, anything not
+well-formed, an .mxl without a readable score) gives None; odd values are ignored or clamped.
+Reading a zip never leaves it (members are looked up by name, unpacked in memory under a 64 MiB
+budget), and XML is parsed by lxml with no DTD loaded, no entity resolved, no network.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+_MAX_BYTES = 64 * 2**20  # a score file, or the rootfile of an .mxl, unpacked
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_MAX_TIMES = 100
+_UNITS = {  # <beat-unit> in quarter notes
+    "maxima": 32.0, "long": 16.0, "breve": 8.0, "whole": 4.0, "half": 2.0, "quarter": 1.0, "eighth": 0.5,
+    "16th": 0.25, "32nd": 0.125, "64th": 0.0625, "128th": 0.03125, "256th": 0.015625,
+    "512th": 0.0078125, "1024th": 0.00390625,
+}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_MARKS = ("segno", "coda", "fine", "dacapo", "dalsegno", "tocoda")
+# Word rules (text lower-cased, whitespace collapsed, surrounding punctuation/symbols stripped).
+_DACAPO = re.compile(r"(?:^|\s)(?:d\.\s?c\b\.?|da\s+capo\b)|^dc\b")
+_DALSEGNO = re.compile(r"(?:^|\s)(?:d\.\s?s\b\.?|dal\s+segno\b)|^ds\b")
+_TOCODA = re.compile(r"^to\s+coda\b")
+_STRIP = " \t\r\n.,;:!?()[]{}\"'*-–—_/\\|~⊕𝄌𝄋"
+
+
+@dataclass(frozen=True)
+class XmlMeasure:
+    """One ``<measure>`` of a MusicXML score, as it sounds. Offsets and lengths in quarter notes.
+
+    ``meter_length`` (added to the agreed interface) is the length of the time signature in
+    effect (4.0 where none is given), so that a caller can tell a tuplet-, pickup- or
+    overfull-measure length from the notated one.
+    """
+
+    index: int  # 0-based document order of <measure> in the part(s)
+    number: str  # its number attribute
+    length: float  # quarters the measure actually lasts (how far its notes reach; see the module docstring), > 0
+    tempos: tuple[tuple[float, float], ...] = ()  # (offset, quarter notes per minute), by offset
+    fermatas: tuple[tuple[float, float], ...] = ()  # (offset, duration) of each fermata'd time position
+    repeat_forward: bool = False
+    repeat_backward: bool = False
+    times: int = 2  # of the backward repeat: how many times the section is played
+    endings: tuple[int, ...] = ()  # volta numbers this measure belongs to, ascending
+    segno: bool = False
+    coda: bool = False
+    fine: bool = False
+    dacapo: bool = False
+    dalsegno: bool = False
+    tocoda: bool = False
+    meter_length: float = 4.0  # the time signature's length in quarters (4/4 where none)
+
+
+def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
+    """The measures of a MusicXML score (.musicxml/.xml, or .mxl: the rootfile of the zip per
+    META-INF/container.xml), None if the file is not MusicXML (MEI, Humdrum, not well-formed, an
+    archive without a readable score). Partwise or timewise. Several parts: measure i is the union
+    over parts (length = max). The kind of file is told by its content, not its name. Errors of
+    the file system (a missing file) are raised."""
+    data = _score_bytes(Path(path))
+    if data is None:
+        return None
+    try:
+        root = etree.fromstring(data, _parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    if not isinstance(root.tag, str):
+        return None
+    ns, _, name = root.tag.rpartition("}")
+    ns = ns + "}" if ns else ""
+    if name == "score-partwise":
+        parts = [[(m, m.get("number", "")) for m in part.iterchildren(ns + "measure")] for part in root.iterchildren(ns + "part")]
+    elif name == "score-timewise":
+        parts = _timewise(root, ns)
+    else:
+        return None
+    return _merge([_read_part(measures, ns) for measures in parts if measures] if parts and parts[0] else [])
+
+
+# --- the file -------------------------------------------------------------------------------
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
+        remove_comments=True, remove_pis=True, remove_blank_text=True,  # fewer nodes: 20 % faster
+        # (collect_ids=False would make libxml2 fetch the DTD)
+    )
+
+
+def _score_bytes(path: Path) -> bytes | None:
+    """The score XML's bytes: the file itself, or an .mxl's rootfile; None when too large or unreadable as a zip."""
+    with open(path, "rb") as stream:
+        if stream.read(4) in _ZIP_MAGIC:
+            stream.seek(0)
+            try:
+                with zipfile.ZipFile(stream) as archive:
+                    return _rootfile_bytes(archive)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError,
+                    UnicodeDecodeError, ValueError, KeyError):
+                return None
+        stream.seek(0)
+        data = stream.read(_MAX_BYTES + 1)
+    return data if len(data) <= _MAX_BYTES else None
+
+
+def _rootfile_bytes(archive: zipfile.ZipFile) -> bytes | None:
+    """The first rootfile named by META-INF/container.xml; without a container, the archive's only
+    .xml/.musicxml member outside META-INF."""
+    names = set(archive.namelist())
+    rootfile = None
+    if "META-INF/container.xml" in names:
+        container = _member(archive, "META-INF/container.xml")
+        try:
+            croot = etree.fromstring(container, _parser()) if container else None
+        except (etree.XMLSyntaxError, ValueError):
+            croot = None
+        if croot is not None:
+            for element in croot.iter():
+                if isinstance(element.tag, str) and element.tag.rpartition("}")[2] == "rootfile":
+                    rootfile = element.get("full-path") or None
+                    break
+    else:
+        candidates = [n for n in names if not n.startswith("META-INF/") and n.lower().endswith((".xml", ".musicxml"))]
+        rootfile = candidates[0] if len(candidates) == 1 else None
+    if rootfile is None or rootfile not in names:
+        return None
+    return _member(archive, rootfile)
+
+
+def _member(archive: zipfile.ZipFile, name: str) -> bytes | None:
+    info = archive.getinfo(name)
+    if info.file_size > _MAX_BYTES:
+        return None
+    with archive.open(info) as member:
+        data = member.read(_MAX_BYTES + 1)
+    return data if len(data) <= _MAX_BYTES else None
+
+
+def _timewise(root, ns: str) -> list[list[tuple[object, str]]]:
+    """A timewise score as partwise lists: per part id (in order of first appearance), its
+    ``<part>`` elements with the number of the measure holding them."""
+    parts: dict[str, list[tuple[object, str]]] = {}
+    for measure in root.iterchildren(ns + "measure"):
+        number = measure.get("number", "")
+        for part in measure.iterchildren(ns + "part"):
+            parts.setdefault(part.get("id", ""), []).append((part, number))
+    return list(parts.values())
+
+
+# --- one part ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _PartMeasure:
+    number: str
+    end: float  # furthest the cursor reached (0 when nothing took time)
+    meter: float  # time signature length in effect, 0 when unknown (senza misura)
+    tempos: list
+    fermatas: dict
+    marks: set
+    forward: bool = False
+    backward: bool = False
+    times: int = 2
+    endings: frozenset = frozenset()
+    # what this measure's barlines and marks say about its neighbours
+    next_forward: bool = False
+    next_marks: tuple = ()
+    previous_backward: int = 0  # times of a backward repeat on the left barline, 0 if none
+
+
+class _Tags:
+    """Tag names with the document's namespace, if it has one."""
+
+    def __init__(self, ns: str):
+        for name in ("note", "duration", "chord", "grace", "notations", "fermata", "backup", "forward", "direction",
+                     "direction-type", "sound", "offset", "attributes", "divisions", "time", "beats", "beat-type",
+                     "senza-misura", "barline", "repeat", "ending", "segno", "coda", "words", "metronome",
+                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff"):
+            setattr(self, name.replace("-", "_"), ns + name)
+        # what the cursor walk reads, in document order; figured-bass only to keep its <duration> apart
+        self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "fermata", "backup", "forward",
+                                                   "direction", "sound", "attributes", "barline", "figured-bass"))
+
+
+def _read_part(measures: list[tuple[object, str]], ns: str) -> list[_PartMeasure]:
+    tags = _Tags(ns)
+    state = {"divisions": 1.0, "meter": 4.0, "ending": None}
+    return [_walk(element, number, state, tags) for element, number in measures]
+
+
+def _quarters(text: str | None, divisions: float) -> float:
+    """A <duration>/<backup>/<forward>/<offset> value in quarters; 0 for anything not a finite number."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return 0.0
+    return value / divisions if math.isfinite(value) else 0.0
+
+
+def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
+    """One part's measure, following the cursor.
+
+    For speed the measure's relevant elements are taken as one flat stream in document order
+    (``iter`` with a tag filter, in C) rather than note by note: a ``<duration>``, ``<chord/>``,
+    ``<grace/>`` or ``<fermata>`` belongs to the last ``<note>``, ``<backup>``, ``<forward>`` or
+    ``<barline>`` before it. The MusicXML schema puts ``<grace/>`` and ``<chord/>`` before a
+    note's ``<duration>``, and ``<notations>`` after it.
+
+    A ``<forward>`` with no note after it in its voice (a filler at the end of a voice) makes the
+    measure last at most its time signature: fillers that overshoot it are export errors
+    (asap-dev Mozart K. 475 measure 34: a voice of 4 quarters padded to 4.375 by two forwards;
+    Chopin op. 31 measure 264: rests of 3 quarters in 3/4, then a forward of 3 more). Notes alone
+    can make a measure longer than its time signature (a cadenza).
+
+    A ``<backup>`` past the measure start is not clamped: the cursor goes negative, and what
+    lies before the start adds no length. MuseScore writes such backups in corrupt measures and
+    makes up for them with a ``<forward>`` just as large (asap-dev Beethoven 23-1, measure 71:
+    backup 320389, two notes, forward 318811, with 480 divisions): clamping at 0 would make
+    that measure last 667 quarters instead of 6. Positions reported (tempo marks, fermatas) are
+    clamped into the measure."""
+    divisions = measure_divisions = state["divisions"]
+    pos = end = filled = start = at = duration = 0.0  # filled: the furthest a <forward> reached
+    chord = grace = False
+    owner = None  # the tag whose children the stream is in
+    tempos: list[tuple[float, float]] = []
+    fermatas: dict[float | None, float] = {}
+    marks: list[tuple[str, float | None]] = []
+    carried = state["ending"]
+    endings: set[int] = set()
+    started = forward = backward = next_forward = False
+    times, previous_backward = 2, 0
+    note, chord_tag, grace_tag, duration_tag, fermata_tag = t.note, t.chord, t.grace, t.duration, t.fermata
+    backup_tag, forward_tag = t.backup, t.forward
+    for element in measure.iter(*t.stream):
+        tag = element.tag
+        if tag == duration_tag:
+            try:
+                value = float(element.text) / divisions
+            except (TypeError, ValueError):
+                continue
+            if not value > 0 or value == math.inf:
+                continue
+            if owner == note:
+                if grace:
+                    continue
+                duration = value
+                if not chord:
+                    start = at = pos
+                    pos += value
+                    if pos > end:
+                        end = pos
+            elif owner == backup_tag:
+                pos -= value  # may go before the measure start: see _walk's docstring
+            elif owner == forward_tag:
+                pos += value
+                if pos > filled:
+                    filled = pos
+            continue
+        if tag == note:
+            owner, at, duration, chord, grace = note, pos, 0.0, False, False
+        elif tag == chord_tag:
+            if owner == note:
+                chord, at = True, start
+        elif tag == grace_tag:
+            if owner == note:
+                grace = True
+        elif tag == fermata_tag:
+            if owner == note:
+                key = round(at, 9)
+                fermatas[key] = max(fermatas.get(key, 0.0), 0.0 if grace else duration)
+        elif tag == backup_tag or tag == forward_tag:
+            owner = tag
+        elif tag == t.direction:
+            owner = tag
+            _direction(element, pos, divisions, tempos, marks, t)
+        elif tag == t.sound:
+            parent = element.getparent()
+            if parent is not None and parent.tag != t.direction:
+                _sound(element, pos, divisions, tempos, marks, t)
+        elif tag == t.attributes:
+            owner = tag
+            divisions = _attributes(element, divisions, state, t)
+        elif tag == t.barline:
+            owner = tag
+            location = element.get("location", "right")
+            repeat = element.find(t.repeat)
+            if repeat is not None:
+                direction = repeat.get("direction", "")
+                if direction == "forward":
+                    if location == "right":
+                        next_forward = True
+                    else:
+                        forward = True
+                elif direction == "backward":
+                    count = _times(repeat.get("times"))
+                    if location == "left":
+                        previous_backward = count
+                    else:
+                        backward, times = True, count
+            for ending in element.iterchildren(t.ending):
+                numbers = _ending_numbers(ending.get("number"), ending.text)
+                kind = ending.get("type", "")
+                endings.update(numbers)
+                if kind == "start":
+                    started = True
+                    state["ending"] = numbers or None
+                elif kind in ("stop", "discontinue"):
+                    state["ending"] = None
+            where = 0.0 if location == "left" else (pos if location == "middle" else None)  # None: the measure's end
+            for symbol, kind in ((t.segno, "segno"), (t.coda, "coda")):
+                if element.find(symbol) is not None:
+                    marks.append((kind, where))
+            if element.find(t.fermata) is not None:
+                key = where if where is None else round(where, 9)
+                fermatas[key] = fermatas.get(key, 0.0)
+        else:
+            owner = tag  # <figured-bass>: a <duration> that is not the cursor's
+    if any(kind == "forward" for kind, _ in marks):
+        forward = True
+    if carried and not started and not forward:
+        endings.update(carried)
+    if state["ending"] and (backward or forward):
+        state["ending"] = None  # an ending never stopped ends at a backward repeat
+    meter = state["meter"]
+    if filled > end:
+        end = max(end, min(filled, meter)) if meter else filled
+    if meter and end > meter + 1e-9:
+        first = _first_voices(measure, measure_divisions, t)
+        if meter - 1e-9 <= first < end:
+            end = first  # another voice runs past full first voices: a corrupt measure, played as long as they are
+    if not math.isfinite(end):
+        end = 0.0
+    length = end if round(end, 9) > 0 else meter or 4.0
+    clamped: dict[float, float] = {}
+    for at, held in fermatas.items():
+        key = round(length if at is None else min(max(at, 0.0), length), 9)
+        clamped[key] = max(clamped.get(key, 0.0), held)
+    here, later = set(), []
+    for kind, at in marks:
+        if kind == "forward":
+            continue
+        if kind in ("segno", "coda") and (at is None or (at > 0 and at >= length)):
+            later.append(kind)
+        else:
+            here.add(kind)
+    return _PartMeasure(
+        number=number,
+        end=end,
+        meter=state["meter"],
+        tempos=[(round(min(max(at, 0.0), length), 9), bpm) for at, bpm in tempos],
+        fermatas=clamped,
+        marks=here,
+        forward=forward,
+        backward=backward,
+        times=times,
+        endings=frozenset(endings),
+        next_forward=next_forward,
+        next_marks=tuple(later),
+        previous_backward=previous_backward,
+    )
+
+
+def _first_voices(measure, divisions: float, t: _Tags) -> float:
+    """How far the first voice of each staff reaches (the lowest ``<voice>`` number seen on that
+    staff), the furthest over the staves: the cursor walk again, note by note, for the rare
+    measure that runs past its time signature. A ``<forward>`` without a voice continues the voice
+    of the note before it."""
+    pos = 0.0
+    reach: dict[str, dict[int, float]] = {}
+    voice, staff = 1, "1"
+    for element in measure:
+        tag = element.tag
+        if tag == t.attributes:
+            text = element.findtext(t.divisions)
+            try:
+                value = float(text) if text is not None else 0.0
+            except ValueError:
+                value = 0.0
+            if math.isfinite(value) and value > 0:
+                divisions = value
+        elif tag == t.backup:
+            pos -= max(_quarters(element.findtext(t.duration), divisions), 0.0)
+        elif tag == t.note or tag == t.forward:
+            duration, number, where, skip = 0.0, None, None, False
+            for child in element.iterchildren(t.grace, t.chord, t.duration, t.voice, t.staff):
+                ctag = child.tag
+                if ctag == t.duration:
+                    duration = max(_quarters(child.text, divisions), 0.0)
+                elif ctag == t.voice:
+                    number = child.text
+                elif ctag == t.staff:
+                    where = (child.text or "1").strip()
+                else:
+                    skip = True  # a grace or chord note: no time of its own
+            if skip:
+                continue
+            pos += duration
+            if number is not None or tag == t.note:
+                try:
+                    voice = int(number) if number is not None else 1
+                except ValueError:
+                    voice = 1
+            if where is not None or tag == t.note:
+                staff = where or "1"
+            voices = reach.setdefault(staff, {})
+            voices[voice] = max(voices.get(voice, 0.0), pos)
+    return max((voices[min(voices)] for voices in reach.values()), default=0.0)
+
+
+def _times(text: str | None) -> int:
+    try:
+        value = int(float(text)) if text is not None else 2
+    except (TypeError, ValueError, OverflowError):
+        return 2
+    return min(max(value, 1), _MAX_TIMES)
+
+
+def _ending_numbers(number: str | None, text: str | None) -> frozenset[int]:
+    """"1, 2" / "1,2" / "1 2" / "1-3"; where the attribute has no number, the numbers in the text ("1.")."""
+    source = number if number and re.search(r"\d", number) else (text or "")
+    numbers: set[int] = set()
+    for first, last in re.findall(r"(\d+)(?:\s*[-–]\s*(\d+))?", source):
+        a = int(first)
+        b = int(last) if last else a
+        if 0 < a <= b <= a + _MAX_TIMES:
+            numbers.update(range(a, b + 1))
+    return frozenset(n for n in numbers if n <= _MAX_TIMES)
+
+
+def _attributes(element, divisions: float, state: dict, t: _Tags) -> float:
+    """Divisions and time signature; returns the divisions in effect from here on."""
+    text = element.findtext(t.divisions)
+    if text is not None and (value := _positive(text)) > 0:
+        divisions = state["divisions"] = value
+    time = element.find(t.time)
+    if time is not None:
+        if time.find(t.senza_misura) is not None:
+            state["meter"] = 0.0
+        else:
+            meter = _meter(time, t)
+            if meter > 0:
+                state["meter"] = meter
+    return divisions
+
+
+def _meter(time, t: _Tags) -> float:
+    """Quarters per measure of a <time>: the sum over its beats/beat-type pairs ("3+2"/8 = 2.5)."""
+    total = 0.0
+    beats = None
+    for child in time:
+        if child.tag == t.beats:
+            beats = child.text
+        elif child.tag == t.beat_type and beats is not None:
+            try:
+                count = sum(float(x) for x in beats.replace(" ", "").split("+") if x)
+                unit = float(child.text)
+            except (TypeError, ValueError):
+                count, unit = 0.0, 0.0
+            if unit > 0 and math.isfinite(count) and math.isfinite(unit) and count > 0:
+                total += count * 4.0 / unit
+            beats = None
+    return total
+
+
+def _positive(text: str) -> float:
+    """``text`` as a finite positive number, else 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
+
+
+def _offset(element, divisions: float, t: _Tags) -> float | None:
+    text = element.findtext(t.offset)
+    return None if text is None else _quarters(text, divisions)
+
+
+def _sound(sound, pos: float, divisions: float, tempos: list, marks: list, t: _Tags, offset: float = 0.0) -> tuple[bool, bool]:
+    """A <sound>'s tempo and marks, at ``pos`` plus its own <offset> (else ``offset``). Returns
+    (whether it names a jump mark, whether it gives a tempo)."""
+    own = _offset(sound, divisions, t)
+    at = pos + (own if own is not None else offset)
+    attributes = sound.attrib
+    has_tempo = False
+    tempo = attributes.get("tempo")
+    if tempo is not None and (bpm := _positive(tempo)) > 0:
+        tempos.append((at, bpm))
+        has_tempo = True
+    said = False
+    for kind in _MARKS:
+        value = attributes.get(kind)
+        if value is None or not value.strip():
+            continue
+        if kind == "dacapo" and value.strip().lower() != "yes":
+            continue
+        if kind == "fine" and value.strip().lower() == "no":
+            continue
+        marks.append((kind, at))
+        said = True
+    if attributes.get("forward-repeat", "").strip().lower() == "yes":
+        marks.append(("forward", at))
+    return said, has_tempo
+
+
+def _direction(direction, pos: float, divisions: float, tempos: list, marks: list, t: _Tags) -> None:
+    offset = _offset(direction, divisions, t) or 0.0
+    at = pos + offset
+    said = has_tempo = False
+    sound = direction.find(t.sound)
+    if sound is not None:
+        said, has_tempo = _sound(sound, pos, divisions, tempos, marks, t, offset)
+    words: list[str] = []
+    symbols: list[str] = []
+    for kind in direction.iterchildren(t.direction_type):
+        for child in kind:
+            tag = child.tag
+            if tag == t.words:
+                if child.text:
+                    words.append(child.text)
+            elif tag == t.segno:
+                symbols.append("segno")
+            elif tag == t.coda:
+                symbols.append("coda")
+            elif tag == t.metronome and not has_tempo:
+                bpm = _metronome(child, t)
+                if bpm:
+                    tempos.append((at, bpm))
+                    has_tempo = True
+    if said:
+        return
+    for kind in symbols:
+        marks.append((kind, at))
+    if words:
+        for kind in word_marks(" ".join(words)):
+            marks.append((kind, at))
+
+
+def _metronome(metronome, t: _Tags) -> float | None:
+    """Quarter notes per minute of a <metronome> with a beat unit and <per-minute>."""
+    unit, dots, per_minute = None, 0, None
+    for child in metronome:
+        tag = child.tag
+        if tag == t.beat_unit:
+            if unit is not None:
+                return None  # "unit = unit": a metric modulation, no tempo
+            unit = _UNITS.get((child.text or "").strip())
+        elif tag == t.beat_unit_dot and unit is not None:
+            dots += 1
+        elif tag == t.per_minute:
+            match = _NUMBER.search(child.text or "")
+            per_minute = float(match.group()) if match else None
+    if not unit or not per_minute or not math.isfinite(per_minute):
+        return None
+    return per_minute * unit * (2.0 - 0.5**dots)
+
+
+def word_marks(text: str) -> set[str]:
+    """The jump marks a direction's words say (see the module docstring for the rules)."""
+    words = " ".join(text.lower().split()).strip(_STRIP)
+    found = set()
+    if _DACAPO.search(words):
+        found.add("dacapo")
+    if _DALSEGNO.search(words):
+        found.add("dalsegno")
+    if _TOCODA.search(words):
+        found.add("tocoda")
+    elif words == "coda":
+        found.add("coda")
+    if words == "fine":
+        found.add("fine")
+    if words == "segno":
+        found.add("segno")
+    return found
+
+
+# --- the parts merged ---------------------------------------------------------------------------
+
+
+def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
+    if not parts:
+        return ()
+    count = len(parts[0])
+    forward = [False] * count
+    backward = [0] * count  # times, 0: none
+    marks: list[set[str]] = [set() for _ in range(count)]
+    for part in parts:
+        for i, pm in enumerate(part[:count]):
+            forward[i] |= pm.forward
+            if pm.backward:
+                backward[i] = max(backward[i], pm.times)
+            marks[i] |= pm.marks
+            if i + 1 < count:
+                forward[i + 1] |= pm.next_forward
+                marks[i + 1].update(pm.next_marks)
+            else:
+                marks[i].update(pm.next_marks)
+            if pm.previous_backward and i > 0:
+                backward[i - 1] = max(backward[i - 1], pm.previous_backward)
+    result = []
+    for i in range(count):
+        here = [part[i] for part in parts if i < len(part)]
+        first = here[0]
+        end = max(pm.end for pm in here)
+        meter = first.meter or 4.0
+        tempos = sorted(dict.fromkeys(tempo for pm in here for tempo in pm.tempos), key=lambda tempo: tempo[0])  # stable
+        fermatas: dict[float, float] = {}
+        for pm in here:
+            for at, duration in pm.fermatas.items():
+                fermatas[at] = max(fermatas.get(at, 0.0), duration)
+        endings = sorted(set().union(*(pm.endings for pm in here)))
+        length = round(end, 9) if math.isfinite(end) else 0.0
+        if not length > 0:
+            length = meter
+        result.append(
+            XmlMeasure(
+                index=i,
+                number=first.number,
+                length=length,
+                tempos=tuple(tempos),
+                fermatas=tuple(sorted(fermatas.items())),
+                repeat_forward=forward[i],
+                repeat_backward=backward[i] > 0,
+                times=backward[i] or 2,
+                endings=tuple(endings),
+                segno="segno" in marks[i],
+                coda="coda" in marks[i],
+                fine="fine" in marks[i],
+                dacapo="dacapo" in marks[i],
+                dalsegno="dalsegno" in marks[i],
+                tocoda="tocoda" in marks[i],
+                meter_length=meter,
+            )
+        )
+    return tuple(result)

@@ -1,0 +1,157 @@
+"""parse on what real piano scores hold: parts on any number of staves, and the Verovio timing
+quirks (a tempo its MIDI cannot write, a timemap out of order, score time that overflows), each
+in a small fixture of ``tests/fixtures/parse``. Each fixture is first checked to still show its
+quirk in this Verovio, then parsed: one clock for measures and notes, agreeing with the timemap."""
+
+from __future__ import annotations
+
+import base64
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from pdmx_fusa.audio.midi import _read_smf, read_midi
+from pdmx_fusa.config import ConfigError, ParseConfig, load_config
+from pdmx_fusa.records import ScoreRef
+from pdmx_fusa.stages import Rejected
+from pdmx_fusa.stages.parse import MEI, _parts, new_toolkit, parse
+from pdmx_fusa.stages.timemap import played_timemap
+
+FIXTURES = Path(__file__).parent / "fixtures" / "parse"
+TWO_PARTS = Path(__file__).parent / "fixtures" / "timing" / "two_parts.musicxml"  # "Piano RH" and "Piano LH"
+
+
+def parsed(path: Path, **cfg):
+    return parse(ScoreRef(path.name, str(path), "folder", ""), ParseConfig(**cfg))
+
+
+def toolkit(path: Path):
+    tk = new_toolkit(ParseConfig())
+    assert tk.loadFile(str(path))
+    return tk
+
+
+# --- parts, not staves ----------------------------------------------------------------------------
+
+
+def test_one_part_on_four_staves_is_piano():
+    score = parsed(FIXTURES / "four_staves.musicxml")
+    assert toolkit(FIXTURES / "four_staves.musicxml").getMEI().count("<staffDef ") == 4
+    assert len(score.performance) == 2 and len(score.midi.notes) == 16
+
+
+def test_two_piano_parts_pass_and_the_limit_counts_parts():
+    assert len(parsed(TWO_PARTS).performance) == 5
+    with pytest.raises(Rejected, match=r"not piano-like: 2 parts \(limit 1\)"):
+        parsed(TWO_PARTS, max_parts=1)
+
+
+def test_an_ensemble_is_not_piano():
+    with pytest.raises(Rejected, match=r"not piano-like: 4 parts \(limit 2\)"):
+        parsed(FIXTURES / "four_parts.musicxml")
+
+
+def staff(n, label=None, instrument=None):
+    inner = (f"<label>{label}</label>" if label is not None else "") + (f'<instrDef midi.instrnum="{instrument}"/>' if instrument is not None else "")
+    return f'<staffDef n="{n}">{inner}</staffDef>'
+
+
+@pytest.mark.parametrize("group, parts", [
+    # MusicXML: a part on four staves, labelled or not (Verovio braces it); two such parts
+    ('<staffGrp><staffGrp><label>Piano</label>' + "".join(staff(n) for n in range(4)) + '</staffGrp></staffGrp>', 1),
+    ('<staffGrp><staffGrp><grpSym symbol="brace"/>' + "".join(staff(n) for n in range(4)) + '</staffGrp></staffGrp>', 1),
+    ('<staffGrp><staffGrp><label>Primo</label>' + staff(1) + staff(2) + '</staffGrp><staffGrp><label>Secondo</label>'
+     + staff(3) + staff(4) + '</staffGrp></staffGrp>', 2),
+    # a chorale: labelled one-staff parts, some under a bracket; unlabelled one-staff parts side by side
+    ('<staffGrp>' + staff(1, "Horn", 0) + '<staffGrp><grpSym symbol="bracket"/>'
+     + "".join(staff(n, v, 0) for n, v in enumerate(["S", "A", "T", "B"], 2)) + '</staffGrp></staffGrp>', 5),
+    ('<staffGrp>' + "".join(staff(n) for n in range(4)) + '</staffGrp>', 4),
+    # Humdrum: a braced piano naming its instrument on each staff; a harpsichord beside a piano
+    ('<staffGrp symbol="brace"><label>Piano</label>' + staff(1, None, 0) + staff(2, None, 0) + '</staffGrp>', 1),
+    ('<staffGrp symbol="bracket">' + staff(1, " ", 6) + staff(2, " ", 0) + staff(3, " ", 0) + '</staffGrp>', 2),
+    # a named bracket over named instruments is not one part
+    ('<staffGrp><label>Strings</label>' + staff(1, "Violin", 40) + staff(2, "Viola", 41) + staff(3, "Cello", 42) + '</staffGrp>', 3),
+])
+def test_parts_are_counted_from_the_staff_groups(group, parts):
+    assert _parts(ET.fromstring(group.replace("<staffGrp", f'<staffGrp xmlns="{MEI[1:-1]}"', 1))) == parts
+
+
+def test_max_parts_is_validated():
+    assert load_config(None, ["parse.max_parts=4"]).parse.max_parts == 4
+    with pytest.raises(ConfigError, match="parse.max_parts must be at least 1"):
+        load_config(None, ["parse.max_parts=0"])
+
+
+# --- Verovio's timing quirks ----------------------------------------------------------------------
+
+
+def _midi_tempos(path: Path) -> list[int]:
+    _, events = _read_smf(base64.b64decode(toolkit(path).renderToMIDI()))
+    return [values[0] for _, kind, *values in events if kind == "tempo"]
+
+
+def _raw_timemap(path: Path) -> list[dict]:
+    return toolkit(path).renderToTimemap({"includeMeasures": True, "includeRests": True})
+
+
+QUIRKS = {
+    # a tempo of 2 bpm is 30,000,000 us per quarter, more than a MIDI tempo's 24 bits: Verovio wraps it
+    "slow_tempo.musicxml": lambda p: 30_000_000 % (1 << 24) in _midi_tempos(p),
+    # -10 bpm: the timemap runs backwards in real time; the MIDI wraps the negative value
+    "negative_tempo.musicxml": lambda p: any(a["tstamp"] > b["tstamp"] for a, b in zip(_raw_timemap(p), _raw_timemap(p)[1:])),
+    # score-time comparison overflows: the timemap comes out of order (its last entry is not the end)
+    "unordered_timemap.musicxml": lambda p: _raw_timemap(p)[-1]["tstamp"] < max(e["tstamp"] for e in _raw_timemap(p)),
+    "backwards_timemap.musicxml": lambda p: any(a["tstamp"] > b["tstamp"] for a, b in zip(_raw_timemap(p), _raw_timemap(p)[1:])),
+    # score-time sums overflow: negative quarter positions, and a MIDI whose notes lie ~13 days late
+    "score_time_overflow.musicxml": lambda p: min(e["qstamp"] for e in _raw_timemap(p)) < 0,
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUIRKS))
+def test_quirk_is_handled_with_one_clock(name):
+    path = FIXTURES / name
+    assert QUIRKS[name](path), f"this Verovio no longer shows the quirk {name} was made for"
+    score = parsed(path)
+    onsets = [p.onset for p in score.performance]
+    assert onsets[0] == 0 and onsets == sorted(onsets)
+    assert [p.engraved_id for p in score.performance] == [m.id for m in score.measures]  # no repeats: engraved order
+    assert all(p.offset == q.onset for p, q in zip(score.performance, score.performance[1:]))
+    assert score.performance[-1].offset == score.duration
+    # The MIDI's tempo map takes every event of the timemap to its time: measures, notes and audio share it.
+    timemap, _ = played_timemap(toolkit(path))
+    for event in timemap:
+        assert score.midi.tempo.seconds_at_quarter(event["qstamp"]) == pytest.approx(event["tstamp"] / 1000, abs=0.002)
+    # Every note plays between the start and the end, and each measure begins with a note (all fixtures do).
+    assert all(0 <= n.onset <= n.offset <= score.duration + 1e-9 for n in score.midi.notes)
+    note_onsets = [n.onset for n in score.midi.notes]
+    assert all(min(abs(t - onset) for t in note_onsets) < 0.002 for onset in onsets)
+    assert len(score.notes) == len(score.midi.notes)
+
+
+def test_slow_tempo_plays_at_its_tempo():
+    """2 bpm: 30 s a quarter in measure 2, as the timemap says (the wrapped MIDI said 4.5 bpm)."""
+    score = parsed(FIXTURES / "slow_tempo.musicxml")
+    assert [p.onset for p in score.performance] == pytest.approx([0, 2, 122], abs=0.002)
+    assert score.duration == pytest.approx(124, abs=0.01)
+    upper = sorted({round(n.onset, 3) for n in score.midi.notes if n.key >= 72})
+    assert upper == pytest.approx([0, 0.5, 1, 1.5, 2, 32, 62, 92, 122, 122.5, 123, 123.5], abs=0.002)
+
+
+def test_negative_tempo_keeps_the_tempo_before_it():
+    score = parsed(FIXTURES / "negative_tempo.musicxml")
+    assert [p.onset for p in score.performance] == pytest.approx([0, 2, 4], abs=0.002)
+    assert score.duration == pytest.approx(6, abs=0.01)
+
+
+def test_score_time_overflow_keeps_every_note_in_real_time():
+    """Verovio's MIDI has every note, hours late: the rebuilt one has the same notes at the timemap's times."""
+    path = FIXTURES / "score_time_overflow.musicxml"
+    score = parsed(path)
+    timemap = _raw_timemap(path)
+    starts = sorted(e["tstamp"] / 1000 for e in timemap if "measureOn" in e)
+    assert [p.onset for p in score.performance] == pytest.approx(starts, abs=0.002)
+    assert score.duration == pytest.approx(max(e["tstamp"] for e in timemap) / 1000, abs=0.002)
+    broken = read_midi(base64.b64decode(toolkit(path).renderToMIDI()))
+    assert max(n.offset for n in broken.notes) > 1e5  # what it replaces
+    assert sorted(n.key for n in score.midi.notes) == sorted(n.key for n in broken.notes)

@@ -1,0 +1,118 @@
+"""The timeline stage: Verovio's renditions of each measure laid out on the MusicXML's lengths,
+tempo marks, fermatas and performed order; the new MIDI and the rows carry the same times."""
+
+from __future__ import annotations
+
+import pytest
+
+from pdmx_fusa.audio.midi import Control, Midi, Note, TempoMap
+from pdmx_fusa.config import ParseConfig
+from pdmx_fusa.records import Measure, PageLabels, Performed, PerformedNote, Score, ScoreRef
+from pdmx_fusa.stages import Rejected
+from pdmx_fusa.stages.timeline import DEFAULT_BPM, retime, timeline
+from pdmx_fusa.timing.musicxml import XmlMeasure
+
+
+def xml_measure(index: int, length: float = 4.0, tempos=(), fermatas=()) -> XmlMeasure:
+    return XmlMeasure(
+        index=index, number=str(index + 1), length=length, tempos=tuple(tempos), fermatas=tuple(fermatas),
+        repeat_forward=False, repeat_backward=False, times=2, endings=(),
+        segno=False, coda=False, fine=False, dacapo=False, dalsegno=False, tocoda=False,
+    )
+
+
+def verovio_score(lengths_s: list[float], played: list[int] | None = None, path: str = "/nonexistent/s.musicxml") -> Score:
+    """Measures m0, m1, ... as Verovio performed them (``played``: engraved indices in its order),
+    each ``lengths_s`` seconds long, each with a note on its downbeat and one half-way through,
+    played at velocity 80 + the index of the rendition (so a test can tell renditions apart)."""
+    played = list(range(len(lengths_s))) if played is None else played
+    performance, notes, t = [], [], 0.0
+    for p, index in enumerate(played):
+        length = lengths_s[index]
+        performance.append(Performed(f"m{index}", t, t + length, 1))
+        for k, fraction in enumerate((0.0, 0.5)):
+            onset = t + fraction * length
+            notes.append(PerformedNote(f"n{index}-{k}", p, 60 + index, 80 + p, 0, onset, onset + length / 4, False))  # velocity: which rendition
+        t += length
+    controls = (Control(0, 64, 127, 0.1), Control(0, 64, 0, t - 0.1))
+    midi = Midi(tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in notes), controls, frozenset({0}),
+                TempoMap(480, (0,), (0.0,), (0.5 / 480,)))
+    measures = tuple(Measure(f"m{i}", str(i + 1), 0, 0, "4/4") for i in range(len(lengths_s)))
+    return Score(
+        ref=ScoreRef("s", path, "folder", ""), title="", composer="", svgs=("",), measures=measures,
+        performance=tuple(performance), notes=tuple(notes), labels=(PageLabels(0, "4/4", 1),), midi=midi, duration=t,
+    )
+
+
+def test_lengths_come_from_the_musicxml():
+    """Verovio timed m1 (a tuplet measure) as 3 s; its durations say 4 quarters: 2 s at 120 bpm.
+    Every later downbeat moves back, and m1's notes keep their place within it."""
+    score = retime(verovio_score([2.0, 3.0, 2.0]), [xml_measure(i) for i in range(3)], [(0, 1), (1, 1), (2, 1)], ParseConfig())
+    assert [(p.engraved_id, p.onset, p.offset) for p in score.performance] == [("m0", 0.0, 2.0), ("m1", 2.0, 4.0), ("m2", 4.0, 6.0)]
+    assert [n.onset for n in score.notes] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [n.measure for n in score.notes] == [0, 0, 1, 1, 2, 2]
+    assert [(n.key, n.onset, n.offset) for n in score.midi.notes] == [(n.key, n.onset, n.offset) for n in score.notes]
+    assert score.duration == 6.0
+
+
+def test_a_tempo_mark_on_beat_three():
+    tempo = [xml_measure(0), xml_measure(1, tempos=[(2.0, 60.0)]), xml_measure(2)]
+    score = retime(verovio_score([2.0, 2.0, 2.0]), tempo, [(0, 1), (1, 1), (2, 1)], ParseConfig())
+    # m1: beats 1-2 at 120 bpm (1 s), beats 3-4 at 60 bpm (2 s); m2 stays at 60
+    assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 2.0), (2.0, 5.0), (5.0, 9.0)]
+    assert score.notes[3].onset == pytest.approx(3.0)  # m1's half-way note: on beat 3, where the mark is
+    assert score.midi.tempo.seconds_at_quarter(6.0) == pytest.approx(3.0)
+    assert score.midi.tempo.seconds_at_quarter(12.0) == pytest.approx(9.0)
+
+
+def test_two_tempo_marks_in_one_measure():
+    marks = [xml_measure(0, tempos=[(0.0, 60.0), (2.0, 120.0)])]
+    score = retime(verovio_score([4.0]), marks, [(0, 1)], ParseConfig())
+    assert (score.performance[0].onset, score.performance[0].offset) == (0.0, 3.0)
+
+
+def test_a_fermata_holds_its_span_when_asked():
+    held = [xml_measure(0, fermatas=[(3.0, 1.0)]), xml_measure(1)]
+    assert retime(verovio_score([2.0, 2.0]), held, [(0, 1), (1, 1)], ParseConfig()).performance[0].offset == 2.0
+    score = retime(verovio_score([2.0, 2.0]), held, [(0, 1), (1, 1)], ParseConfig(fermata_hold=2.0))
+    assert score.performance[0].offset == pytest.approx(1.5 + 0.5 * 2.0)
+    assert score.performance[1].onset == score.performance[0].offset
+
+
+def test_after_a_jump_the_tempo_of_the_place_returns():
+    """m1 sets 60 bpm; D.C. back to m0, which has no mark: it plays at the 120 in effect there."""
+    marks = [xml_measure(0), xml_measure(1, tempos=[(0.0, 60.0)])]
+    score = retime(verovio_score([2.0, 2.0]), marks, [(0, 1), (1, 1), (0, 2)], ParseConfig())
+    assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 2.0), (2.0, 6.0), (6.0, 8.0)]
+
+
+def test_a_jump_replays_verovio_renditions():
+    """D.C.: m0 m1 m2 m0 m1, although Verovio played each once; pedal events travel with their measure."""
+    score = retime(verovio_score([2.0, 2.0, 2.0]), [xml_measure(i) for i in range(3)], [(0, 1), (1, 1), (2, 1), (0, 2), (1, 2)], ParseConfig())
+    assert [p.engraved_id for p in score.performance] == ["m0", "m1", "m2", "m0", "m1"]
+    assert [n.engraved_id for n in score.notes][6:] == ["n0-0", "n0-1", "n1-0", "n1-1"]
+    assert [n.onset for n in score.notes][6:] == [6.0, 7.0, 8.0, 9.0]
+    assert [c.time for c in score.midi.controls] == pytest.approx([0.1, 5.9, 6.1])
+
+
+def test_second_pass_plays_verovios_second_rendition():
+    """A repeat Verovio unfolded: the second pass of m0 takes Verovio's second rendition of it."""
+    score = verovio_score([2.0, 2.0], played=[0, 0, 1])
+    retimed = retime(score, [xml_measure(0), xml_measure(1)], [(0, 1), (0, 2), (1, 1)], ParseConfig())
+    assert [n.onset for n in retimed.notes] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [n.velocity for n in retimed.notes] == [80, 80, 81, 81, 82, 82]
+    third = retime(score, [xml_measure(0), xml_measure(1)], [(0, 1), (0, 2), (0, 3), (1, 1)], ParseConfig())
+    assert [n.velocity for n in third.notes] == [80, 80, 81, 81, 81, 81, 82, 82]  # a third pass sounds like the last
+
+
+def test_default_tempo_and_limits(tmp_path):
+    score = retime(verovio_score([1.0]), [xml_measure(0, length=3.0)], [(0, 1)], ParseConfig())
+    assert score.performance[0].offset == pytest.approx(3.0 * 60 / DEFAULT_BPM)
+    kern = tmp_path / "s.krn"
+    kern.write_text("**kern\n4c\n*-\n")
+    verovio_timed = verovio_score([1.0, 1.0, 1.0], path=str(kern))  # not MusicXML: Verovio's timing, checked too
+    assert timeline(verovio_timed, ParseConfig()) is verovio_timed
+    with pytest.raises(Rejected, match="performed measures"):
+        timeline(verovio_timed, ParseConfig(max_measures=2))
+    with pytest.raises(Rejected, match="s of music"):
+        timeline(verovio_timed, ParseConfig(max_duration_s=2.5))
