@@ -3,6 +3,8 @@ tempo marks, fermatas and performed order; the new MIDI and the rows carry the s
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pdmx_fusa.audio.midi import Control, Midi, Note, TempoMap
@@ -10,7 +12,9 @@ from pdmx_fusa.config import ParseConfig
 from pdmx_fusa.records import Measure, PageLabels, Performed, PerformedNote, Score, ScoreRef
 from pdmx_fusa.stages import Rejected
 from pdmx_fusa.stages.timeline import DEFAULT_BPM, retime, timeline
-from pdmx_fusa.timing.musicxml import XmlMeasure
+from pdmx_fusa.stages.timeline_view import performed_score
+from pdmx_fusa.timing.musicxml import XmlMeasure, read_musicxml
+from pdmx_fusa.timing.unfold import unfold
 
 
 def xml_measure(index: int, length: float = 4.0, tempos=(), fermatas=()) -> XmlMeasure:
@@ -116,3 +120,23 @@ def test_default_tempo_and_limits(tmp_path):
         timeline(verovio_timed, ParseConfig(max_measures=2))
     with pytest.raises(Rejected, match="s of music"):
         timeline(verovio_timed, ParseConfig(max_duration_s=2.5))
+
+
+# --- end to end: every repeat and jump form through Verovio, parse and the timeline --------------
+
+FIXTURES = Path(__file__).parent / "fixtures" / "timing"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.musicxml") if p.name != "timewise.musicxml"))
+def test_fixture_plays_in_the_unfolded_order(name):
+    """The pipeline's performed measures are the MusicXML's unfolded order (tests/test_timing.py
+    holds each fixture's expected order), back to back, and every note lies in its measure."""
+    path = FIXTURES / name
+    score = performed_score(ScoreRef(name, str(path), "folder", ""), ParseConfig())
+    index = {m.id: i for i, m in enumerate(score.measures)}
+    assert [index[p.engraved_id] for p in score.performance] == [i for i, _ in unfold(read_musicxml(path))]
+    assert all(a.offset == pytest.approx(b.onset) for a, b in zip(score.performance, score.performance[1:]))
+    for note in score.notes:
+        measure = score.performance[note.measure]
+        assert measure.onset - 1e-6 <= note.onset < measure.offset + 1e-6, (name, note)
+    assert [(n.key, n.onset) for n in score.midi.notes] == [(n.key, n.onset) for n in score.notes]
