@@ -155,3 +155,11 @@ def test_score_time_overflow_keeps_every_note_in_real_time():
     broken = read_midi(base64.b64decode(toolkit(path).renderToMIDI()))
     assert max(n.offset for n in broken.notes) > 1e5  # what it replaces
     assert sorted(n.key for n in score.midi.notes) == sorted(n.key for n in broken.notes)
+
+
+def test_verovio_midi_writer_errors_stay_off_the_terminal(capfd):
+    """Verovio's MIDI writer prints "number too large to convert to VLV" on stderr for the score
+    time overflow that parse repairs: a build's terminal must not fill with it."""
+    path = Path(__file__).parent / "fixtures" / "parse" / "score_time_overflow.musicxml"
+    parse(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    assert "VLV" not in capfd.readouterr().err

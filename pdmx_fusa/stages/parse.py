@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import bisect
+import contextlib
+import os
 import re
+import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import replace
@@ -60,7 +63,8 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     svgs = tuple(toolkit.renderToSVG(page) for page in range(1, pages + 1))
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
     measures = tuple(Measure(m.id, m.number, page_of.get(m.id, -1), m.key_fifths, m.meter) for m in measures)
-    midi = read_midi(base64.b64decode(toolkit.renderToMIDI()))
+    with _quiet_stderr():  # its MIDI writer prints an error per overflowing delta time, repaired below
+        midi = read_midi(base64.b64decode(toolkit.renderToMIDI()))
     performance, duration, midi = _perform(toolkit, midi, cfg)  # midi: repaired where Verovio's is off
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
     notes = perform_notes(toolkit, midi, performance, played_timemap(toolkit)[0])
@@ -76,6 +80,21 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         midi=notes_midi(midi, notes),  # exactly the notes of ``notes``: one source of time
         duration=duration,
     )
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send what C++ code writes to the process's stderr (file descriptor 2) to /dev/null meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]]:
