@@ -16,6 +16,7 @@ from invariants import (
     check_geometry,
     check_labels,
     check_midi,
+    check_notes,
     check_splits,
     check_staff_lines,
     check_timing,
@@ -63,7 +64,7 @@ def test_failures_are_few_and_explained(name, request):
 
 @pytest.mark.parametrize("name", BUILDS)
 @pytest.mark.parametrize(
-    "check", [check_geometry, check_staff_lines, check_timing, check_splits, check_labels, check_midi, check_card_counts],
+    "check", [check_geometry, check_staff_lines, check_timing, check_splits, check_labels, check_midi, check_notes, check_card_counts],
     ids=lambda f: f.__name__,
 )
 def test_invariants(name, check, request):
