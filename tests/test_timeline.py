@@ -140,3 +140,19 @@ def test_fixture_plays_in_the_unfolded_order(name):
         measure = score.performance[note.measure]
         assert measure.onset - 1e-6 <= note.onset < measure.offset + 1e-6, (name, note)
     assert [(n.key, n.onset) for n in score.midi.notes] == [(n.key, n.onset) for n in score.notes]
+
+
+def test_a_note_stops_where_its_key_sounds_again():
+    """Warped onto new lengths, a long note could outlast the next note of its key on its channel:
+    MIDI cannot tell which note-off ends which, and the synthesiser would cut the second note."""
+    import dataclasses
+
+    score = verovio_score([2.0, 2.0])
+    long = dataclasses.replace(score.notes[1], key=60, offset=3.5)  # m0's second note, held into m1
+    notes = (score.notes[0], long, *(dataclasses.replace(n, key=60) for n in score.notes[2:]))
+    score = dataclasses.replace(score, notes=notes)
+    # m0 is 2 quarters in the MusicXML: its second note now starts at 0.5 s and would last to 2.5 s
+    retimed = retime(score, [xml_measure(0, length=2.0), xml_measure(1)], [(0, 1), (1, 1)], ParseConfig())
+    by_onset = [(n.onset, n.offset) for n in retimed.notes if n.key == 60]
+    assert all(offset <= later_onset for (_, offset), (later_onset, _) in zip(by_onset, by_onset[1:])), by_onset
+    assert [(n.onset, n.offset) for n in retimed.midi.notes if n.key == 60] == by_onset

@@ -84,7 +84,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         for note in rendition_notes:
             notes.append(dataclasses.replace(note, measure=j, onset=moved(note.onset), offset=max(moved(note.offset), moved(note.onset))))
         controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
-    notes.sort(key=lambda n: (n.onset, n.key, n.channel))
+    notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel)))
     controls.sort(key=lambda c: c.time)
     end = max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
     midi = Midi(
@@ -98,6 +98,20 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         score, performance=performance, notes=tuple(notes), midi=midi, duration=end,
         labels=page_labels(score.measures, performance, len(score.svgs)),
     )
+
+
+def _one_at_a_time(notes: list[PerformedNote]) -> list[PerformedNote]:
+    """``notes`` (by onset) with each note ending, at the latest, where the next note of its key
+    on its channel begins: moved onto new lengths, a long note could outlast it, and MIDI could
+    not tell which note-off ends which (the synthesiser would cut the later note)."""
+    following: dict[tuple[int, int], float] = {}
+    ended = list(notes)
+    for i in range(len(notes) - 1, -1, -1):
+        note, key = notes[i], (notes[i].channel, notes[i].key)
+        if key in following and note.offset > following[key]:
+            ended[i] = dataclasses.replace(note, offset=max(note.onset, following[key]))
+        following[key] = note.onset
+    return ended
 
 
 def _rendition(candidates: list[int], rep: int) -> int | None:
