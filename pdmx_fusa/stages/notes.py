@@ -101,15 +101,13 @@ class NoteMatch:
     unplayed: Counter  # engraved notes no MIDI note took: "tie", "other"
 
 
-def perform_notes(
-    toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict] | None = None
-) -> tuple[PerformedNote, ...]:
+def perform_notes(toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]) -> tuple[PerformedNote, ...]:
     """Every note of ``midi`` as a :class:`PerformedNote`, by onset: its engraved note's id (of a
     tie's first note), the performed measure its onset lies in, its key, velocity and channel, and
     its onset and offset on the measures' clock (see the module).
 
     ``timemap``: the timemap ``performance`` was read from (its ``qstamp`` are what ``midi``'s tempo
-    map turns into seconds); by default Verovio's own."""
+    map turns into seconds)."""
     return match_notes(toolkit, midi, performance, timemap).notes
 
 
@@ -119,13 +117,9 @@ def notes_midi(midi: Midi, notes: tuple[PerformedNote, ...]) -> Midi:
     return replace(midi, notes=tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in ordered))
 
 
-def match_notes(
-    toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict] | None = None
-) -> NoteMatch:
+def match_notes(toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]) -> NoteMatch:
     """Match every MIDI note to a performed engraved note (see the module's passes)."""
     engraved = read_engraved(toolkit.getMEI())
-    if timemap is None:
-        timemap = toolkit.renderToTimemap({"includeMeasures": True})
     candidates = _candidates(toolkit, midi, engraved, timemap)
     if midi.notes and not candidates:
         raise Rejected("Verovio's timemap lists no note to match its MIDI's notes with")

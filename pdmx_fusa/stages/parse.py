@@ -65,9 +65,9 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     measures = tuple(Measure(m.id, m.number, page_of.get(m.id, -1), m.key_fifths, m.meter) for m in measures)
     with _quiet_stderr():  # its MIDI writer prints an error per overflowing delta time, repaired below
         midi = read_midi(base64.b64decode(toolkit.renderToMIDI()))
-    performance, duration, midi = _perform(toolkit, midi, cfg)  # midi: repaired where Verovio's is off
+    performance, duration, midi, timemap = _perform(toolkit, midi, cfg)  # midi: repaired where Verovio's is off
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
-    notes = perform_notes(toolkit, midi, performance, played_timemap(toolkit)[0])
+    notes = perform_notes(toolkit, midi, performance, timemap)
     return Score(
         ref=ref,
         title=ref.title or head.get("title", ""),
@@ -182,9 +182,9 @@ def _fifths(sig: str, current: int) -> int:
     return current
 
 
-def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tuple[Performed, ...], float, Midi]:
-    """Performed measures (repeats unfolded), the score's end, and the MIDI that times them: one
-    clock for the rows and the audio. That is Verovio's MIDI unless it disagrees with Verovio's
+def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tuple[Performed, ...], float, Midi, list[dict]]:
+    """Performed measures (repeats unfolded), the score's end, the MIDI that times them (one clock
+    for the rows and the audio), and the played timemap they were read from. That is Verovio's MIDI unless it disagrees with Verovio's
     timemap, which is then the clock (see :func:`played_timemap` and :func:`_one_clock`)."""
     if not midi.notes:
         raise Rejected("no notes")
@@ -213,7 +213,7 @@ def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tu
         Performed(toolkit.getNotatedIdForElement(measure_id), onset, offset, voices)
         for (measure_id, onset), offset, voices in zip(starts, ends, polyphony)
     )
-    return performed, end, midi
+    return performed, end, midi, timemap
 
 
 CLOCK_TOLERANCE = 0.02  # seconds: a MIDI this close to the timemap at every event agrees with it
