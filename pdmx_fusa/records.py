@@ -86,6 +86,7 @@ class Score:
     labels: tuple[PageLabels, ...]  # one per page
     midi: Midi  # the MIDI that is synthesised, the single source of time
     duration: float  # seconds, end of the last note
+    fermatas: frozenset[str] = frozenset()  # engraved ids of the notes under a fermata (the performance model holds them)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,17 @@ class Rendition:
 
     soundfont: str  # name in soundfonts.txt
     tempo_ratio: float  # playback speed: 1.1 plays 10 % faster, so passages last 1/1.1 as long
+    expressive: bool = False  # played by the performance model (stages/performance.py) around that tempo
+
+
+@dataclass(frozen=True)
+class Played:
+    """A visit as one rendition plays it: times in seconds of the passage."""
+
+    measures: tuple[tuple[float, float], ...]  # (onset, offset) of each of the visit's measures (within half a tick of the grid)
+    notes: tuple[tuple[float, float, int], ...]  # (onset, offset, velocity) of each of the visit's notes, in align's order, on the MIDI's tick grid
+    tempo: tuple[float, ...]  # each measure's played tempo over its notated tempo
+    end: float  # the visit's end (before the release tail), not rounded
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,7 @@ class Passage:
     flac: bytes
     midi: bytes  # the events that were synthesised, passage-local time
     duration: float  # seconds of audio
+    played: Played  # the times and velocities of ``midi``, measure by measure and note by note
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPORA, REPO, SOUNDFONTS, build, needs_corpora
-from invariants import check_card_counts, check_geometry, check_labels, check_midi, check_splits, check_timing
+from invariants import check_config, check_midi, check_validated
 from pdmx_fusa import cli
 
 pytestmark = needs_corpora
@@ -121,7 +121,7 @@ def test_broken_score_is_a_failure_row(folder_build, scores, score_id):
 
 
 @pytest.mark.parametrize(
-    "check", [check_geometry, check_timing, check_splits, check_labels, check_midi, check_card_counts], ids=lambda f: f.__name__
+    "check", [check_validated, check_config, check_midi], ids=lambda f: f.__name__
 )
 def test_built_examples_keep_the_promises(folder_build, check):
     """Humdrum and MuseScore scores give examples as sound as music21's (labels included: the

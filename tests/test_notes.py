@@ -7,14 +7,19 @@ themselves (re-parsed), the matching of Verovio's MIDI to its engraved notes.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import CORPORA, needs_corpora
-from invariants import TOLERANCE, check_notes, chord_onsets, notehead_ink, onset_errors
+from invariants import check_notes, onset_errors, validated
 from pdmx_fusa.audio.midi import Note
+from pdmx_fusa.dataset.validate.image import notehead_errors
+from pdmx_fusa.dataset.validate.onsets import TOLERANCE
 from pdmx_fusa.stages.notes import _Candidate, _match, _onto_the_clock, read_engraved
 
 # --- the notes column of the default build ---------------------------------------------------------
@@ -22,6 +27,7 @@ from pdmx_fusa.stages.notes import _Candidate, _match, _onto_the_clock, read_eng
 
 def test_notes_are_the_passage_midi(default_build):
     assert check_notes(default_build) > 10_000
+    assert validated(default_build.out).check("structure").passed  # each note inside its measure, its box inside the page
 
 
 def test_note_pairs(default_build, capsys):
@@ -36,28 +42,22 @@ def test_note_pairs(default_build, capsys):
     assert len(boxed) == len(notes)  # every note of the default is drawn on its visit's page
 
 
-@pytest.fixture(scope="module")
-def note_onsets(default_build):
-    return onset_errors(default_build.all_rows(), targets=chord_onsets)
-
-
-def test_note_onsets_heard_in_the_audio(note_onsets, capsys):
-    """Notes that start alone or with a chord sound within 30 ms of their onset in the audio."""
-    errors, notes = note_onsets
-    assert len(errors) >= 0.8 * notes, f"only {len(errors)} of {notes} notes start alone or with a chord"
-    within = np.abs(errors) <= TOLERANCE
-    median = float(np.median(errors))
+def test_note_onsets_heard_in_the_audio(default_build, capsys):
+    """Notes of chords struck alone (an expressive chord's spread notes included) sound within 30 ms of their onset in the audio."""
+    figures = validated(default_build.out).check("note_onsets").figures
+    notes = validated(default_build.out).check("structure").figures["notes"]
+    assert figures["onsets"] >= 0.8 * notes, f"only {figures['onsets']} of {notes} notes start alone or with a chord"
     with capsys.disabled():
-        print(f"\nnote onsets: {within.mean():.1%} of {len(errors)} notes (of {notes}) within {TOLERANCE * 1000:.0f} ms, "
-              f"median error {median * 1000:+.1f} ms, p95 |error| {np.percentile(np.abs(errors), 95) * 1000:.1f} ms")
-    assert within.mean() >= 0.95
-    assert abs(median) <= 0.010
+        print(f"\nnote onsets: {figures['within_30ms']:.1%} of {figures['onsets']} notes (of {notes}) within 30 ms, "
+              f"median error {figures['median_ms']:+.1f} ms, p95 |error| {figures['p95_abs_ms']:.1f} ms")
+    assert figures["within_30ms"] >= 0.95 and figures["p95_abs_ms"] <= 30
+    assert abs(figures["median_ms"]) <= 10
 
 
 @pytest.mark.parametrize("moved", [0.05, -0.05])
 def test_shifted_notes_fail_the_onset_check(default_build, moved, capsys):
     """Note labels 50 ms off their audio do not pass the same check."""
-    errors, _ = onset_errors(default_build.all_rows(), targets=chord_onsets, moved=moved)
+    errors, _ = onset_errors(default_build.all_rows(), notes=True, moved=moved)
     within = (np.abs(errors) <= TOLERANCE).mean()
     with capsys.disabled():
         print(f"\nnote onsets moved {moved * 1000:+.0f} ms: {within:.1%} within {TOLERANCE * 1000:.0f} ms")
@@ -65,17 +65,21 @@ def test_shifted_notes_fail_the_onset_check(default_build, moved, capsys):
 
 
 def test_noteheads_lie_on_ink(default_build, capsys):
-    """Every notehead box has dark pixels at its centre in the page image, and is mostly ink; the
-    same boxes moved by a notehead's width and a half are not."""
-    cores, shares = notehead_ink(default_build)
-    moved_cores, moved_shares = notehead_ink(default_build, moved=(20.0, 0.0))
+    """Every notehead box lies on the ink of its notehead (validate's noteheads check); the same
+    boxes moved by a notehead's width and a half are not."""
+    figures = validated(default_build.out).check("noteheads").figures
+    pages = {(row["score_id"], row["page"]): row for row in default_build.all_rows()}
+    moved = []
+    for row in pages.values():
+        ink = 1 - np.asarray(Image.open(io.BytesIO(row["image"]["bytes"])), dtype=float) / 255
+        boxes = np.array([n["box"] for n in row["notes"] if n["box"] is not None], dtype=float).reshape(-1, 4)
+        moved.append(notehead_errors(ink, boxes + [20.0, 0.0, 20.0, 0.0])[1])
+    moved_shares = np.concatenate(moved)
     with capsys.disabled():
-        print(f"\nnoteheads on ink: {len(cores)} boxes, darkest central pixel median {np.median(cores):.0f} "
-              f"(max {cores.max():.0f}), dark share median {np.median(shares):.2f} (p5 {np.percentile(shares, 5):.2f}); "
-              f"moved 20 px: dark centre {np.mean(moved_cores < 128):.0%}, dark share median {np.median(moved_shares):.2f}")
-    assert len(cores) > 5000
-    assert (cores < 128).all(), f"{(cores >= 128).sum()} notehead boxes have no dark pixel at their centre"
-    assert np.median(shares) >= 0.5 and np.percentile(shares, 5) >= 0.3
+        print(f"\nnoteheads on ink: {figures['boxes']} boxes, error median {figures['median_px']} px, p95 {figures['p95_px']} px, "
+              f"ink share median {figures['ink_share_median']:.2f}; moved 20 px: ink share median {np.median(moved_shares):.2f}")
+    assert figures["boxes"] > 5000 and figures["median_px"] <= 1 and figures["p95_px"] <= 3
+    assert figures["ink_share_median"] >= 0.5
     assert np.median(moved_shares) < 0.3  # beside a notehead: staff lines, stems, a neighbour's edge
 
 
@@ -160,13 +164,14 @@ def test_every_midi_note_is_matched(default_scores, capsys):
         assert score.midi.notes == tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in score.notes)
         assert [n.onset for n in score.notes] == sorted(n.onset for n in score.notes)
         midi = read_midi(base64.b64decode(toolkit.renderToMIDI()))
-        # nothing added, nothing dropped: the same notes, each within a few ms of Verovio's
-        ours = sorted((n.channel, n.key, n.velocity, n.onset) for n in score.notes)
-        verovio = sorted((n.channel, n.key, n.velocity, n.onset) for n in midi.notes)
+        # nothing added, nothing dropped: the same notes, each within a few ms of Verovio's (their
+        # velocities are the score's dynamics, stages/dynamics.py, not Verovio's)
+        ours = sorted((n.channel, n.key, n.onset) for n in score.notes)
+        verovio = sorted((n.channel, n.key, n.onset) for n in midi.notes)
         assert len(ours) == len(verovio), score_id
-        assert all(a[:3] == b[:3] and abs(a[3] - b[3]) <= 0.006 for a, b in zip(ours, verovio)), score_id
+        assert all(a[:2] == b[:2] and abs(a[2] - b[2]) <= 0.006 for a, b in zip(ours, verovio)), score_id
         match = match_notes(toolkit, midi, score.performance, played_timemap(toolkit)[0])
-        assert match.notes == score.notes
+        assert [replace(n, velocity=0) for n in match.notes] == [replace(n, velocity=0) for n in score.notes]
         moved.extend(match.moved)
         engraved = read_engraved(toolkit.getMEI())
         for note in score.notes:

@@ -56,6 +56,8 @@ def test_timeline_json_is_what_the_rows_carry(tmp_path, capsys):
         ratio, start = row["tempo_ratio"], visit[0]["onset"]
         assert [m["engraved_id"] for m in row["measures"]] == [m["engraved_id"] for m in visit]
         assert [m["number"] for m in row["measures"]] == [m["number"] for m in visit]
+        if row["expressive"]:
+            continue  # a performance of its own (tests/test_expressive.py): the same measures, other times
         for got, want in zip(row["measures"], visit):
             assert got["onset"] * ratio == pytest.approx(want["onset"] - start, abs=1e-3)
             assert got["offset"] * ratio == pytest.approx(want["offset"] - start, abs=1e-3)

@@ -55,7 +55,7 @@ def lengths(name: str) -> list[float]:
         ("tuplets.musicxml", [0, 1]),
         ("tempo.musicxml", [0, 1, 2, 3, 4]),
         ("fermata.musicxml", [0, 1, 2]),
-        ("overfull.musicxml", [0, 1, 2, 3, 4, 5, 6, 7]),
+        ("overfull.musicxml", list(range(11))),
         ("two_parts.musicxml", [0, 1, 0, 1, 2]),
         ("timewise.musicxml", [0, 1, 0, 1]),
     ],
@@ -70,7 +70,7 @@ def test_performed_order(name, performed):
         ("plain.musicxml", [4.0, 4.0, 4.0]),
         ("pickup.musicxml", [1.0, 4.0, 4.0, 3.0]),
         ("tuplets.musicxml", [4.0, 4.0]),  # by <duration>, whatever the tuplet markup says
-        ("overfull.musicxml", [5.0, 4.0, 3.0, 4.0, 4.0, 4.5, 4.0, 4.0]),
+        ("overfull.musicxml", [5.0, 4.0, 3.0, 4.0, 4.0, 4.5, 4.0, 4.0, 4.5, 4.0, 5.0]),
         ("two_parts.musicxml", [4.0, 5.0, 4.0]),  # the longest part
         ("timewise.musicxml", [4.0, 5.0]),
         ("tempo.musicxml", [4.0] * 5),

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, SOUNDFONTS
-from pdmx_fusa.config import ConfigError, PipelineConfig, RenderConfig, SplitConfig, load_config
+from pdmx_fusa.config import ConfigError, ExpressiveConfig, PipelineConfig, RenderConfig, SplitConfig, load_config
 from pdmx_fusa.audio.midi import TICKS_PER_SECOND, Midi, PassageEvent, cut_passage, read_midi, write_passage
 from pdmx_fusa.records import (
     Engraving, MeasureBoxes, Measure, Page, PageLabels, Performed, PerformedNote, Score, ScoreRef, Visit,
@@ -381,6 +381,13 @@ def test_split_proportions_and_determinism():
     assert {split(k, SplitConfig(validation=0.0, test=1.0)) for k in keys[:500]} == {"test"}
 
 
+def test_split_only_puts_every_piece_in_one_split():
+    keys = [f"composer {i} | piece {i}" for i in range(2000)]
+    assert {split(k, SplitConfig(only="test")) for k in keys} == {"test"}
+    with pytest.raises(ConfigError, match="splits.only must be train, validation or test"):
+        load_config(None, ["splits.only='tests'"])
+
+
 def test_split_is_stable_across_processes():
     """No per-process hash seed: the same key lands in the same split in another interpreter."""
     keys = [f"piece {i}" for i in range(300)]
@@ -419,7 +426,7 @@ VISITS = tuple(Visit(page=i % 3, index=i // 3, measures=(i,), start=float(i), en
 
 
 def test_plan_seeded_by_score_id():
-    cfg = RenderConfig(renditions_per_visit=2)
+    cfg = RenderConfig(renditions_per_visit=2, expressive=ExpressiveConfig(per_visit=0))  # constant renditions (tests/test_expressive.py: the others)
     first = plan("score/a", VISITS, "train", FONTS, cfg)
     for other in ("score/b", "score/c"):
         plan(other, VISITS, "train", FONTS, cfg)
@@ -435,7 +442,7 @@ def test_plan_seeded_by_score_id():
 
 
 def test_plan_shape():
-    cfg = RenderConfig(renditions_per_visit=2)
+    cfg = RenderConfig(renditions_per_visit=2, expressive=ExpressiveConfig(per_visit=0))
     planned = plan("score/a", VISITS, "train", FONTS, cfg)
     assert [v for v, _ in planned] == [v for v in VISITS for _ in range(2)]
     for i in range(0, len(planned), 2):

@@ -162,29 +162,52 @@ def cut_passage(midi: Midi, start: float, end: float, tempo_ratio: float) -> lis
     from these events agree to the sample.
     """
 
-    def tick(time: float) -> int:
-        return round((time - start) / tempo_ratio * TICKS_PER_SECOND)
+    def local(time: float) -> float:
+        return (time - start) / tempo_ratio
 
+    first = bisect.bisect_left([n.onset for n in midi.notes], start - 1e-6)
+    notes = []
+    for note in midi.notes[first:]:
+        if note.onset >= end - 1e-6:
+            break
+        notes.append(Note(note.channel, note.key, note.velocity, local(note.onset), local(note.offset)))
+    controls = [Control(c.channel, c.control, c.value, local(c.time)) for c in passage_controls(midi, start, end)]
+    return passage_events(notes, controls, local(end))[0]
+
+
+def passage_controls(midi: Midi, start: float, end: float) -> list[Control]:
+    """The controller events a passage ``[start, end)`` of ``midi`` plays: the value each controller
+    had before ``start`` (timed at ``start``, by channel and controller), then those inside it."""
     state: dict[tuple[int, int], int] = {}
     for c in midi.controls:
         if c.time >= start:
             break
         state[(c.channel, c.control)] = c.value
-    # The carried state comes first: the stable sort below keeps it before a change at tick 0.
-    events = [PassageEvent(0, "control_change", ch, ctl, v) for (ch, ctl), v in sorted(state.items())]
-    events += [
-        PassageEvent(tick(c.time), "control_change", c.channel, c.control, c.value) for c in midi.controls if start <= c.time < end
-    ]
-    first = bisect.bisect_left([n.onset for n in midi.notes], start - 1e-6)
-    for note in midi.notes[first:]:
-        if note.onset >= end - 1e-6:
-            break
+    carried = [Control(channel, control, value, start) for (channel, control), value in sorted(state.items())]
+    return carried + [c for c in midi.controls if start <= c.time < end]
+
+
+def passage_events(notes: list[Note], controls: list[Control], end: float) -> tuple[list[PassageEvent], list[tuple[int, int]]]:
+    """``notes`` and ``controls``, timed in seconds from the passage's start, as events on the tick
+    grid in playing order, and each note's (note-on, note-off) ticks: a note is cut at ``end`` and
+    lasts a tick at least. At one tick, note-offs come first, then controllers (in their given
+    order where they tie), then note-ons."""
+
+    def tick(seconds: float) -> int:
+        return round(seconds * TICKS_PER_SECOND)
+
+    # The stable sort below keeps controllers of one channel and number in their given order.
+    events = [PassageEvent(tick(c.time), "control_change", c.channel, c.control, c.value) for c in controls]
+    ticks = []
+    for note in notes:
         on = tick(note.onset)
+        off = max(on + 1, tick(min(note.offset, end)))
+        ticks.append((on, off))
         events.append(PassageEvent(on, "note_on", note.channel, note.key, note.velocity))
-        events.append(PassageEvent(max(on + 1, tick(min(note.offset, end))), "note_off", note.channel, note.key, 0))
+        events.append(PassageEvent(off, "note_off", note.channel, note.key, 0))
     order = {"note_off": 0, "control_change": 1, "note_on": 2}
     events.sort(key=lambda e: (e.tick, order[e.kind], e.channel, e.a))
-    return events
+    return events, ticks
 
 
 _STATUS = {"note_off": 0x80, "note_on": 0x90, "control_change": 0xB0}

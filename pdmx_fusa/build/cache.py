@@ -32,7 +32,7 @@ from ..config import PipelineConfig, RunConfig
 from ..files import write_atomic
 from ..records import Failure, ScoreRef
 
-FORMAT = 2  # of the key and the summary; another value never matches an entry
+FORMAT = 3  # of the key, the summary and the rows (3: piece_id, example_id); another value never matches an entry
 LIMITS = ("timeout_s", "memory_mb")  # the fields of RunConfig a failure may depend on
 
 log = logging.getLogger(__name__)

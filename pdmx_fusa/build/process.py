@@ -73,7 +73,7 @@ def process(
         aligned = timed("align", align, score, engraving, found)
         outcome.split = timed("split", split, piece_key(ref, score.title, score.composer), cfg.splits)
         planned = timed("plan", plan, ref.score_id, found, outcome.split, fonts, cfg.render)
-        passages = timed("render", render, score.midi, planned, PianoPool(fonts, cfg.render.sample_rate), cfg.render)
+        passages = timed("render", render, score, planned, PianoPool(fonts, cfg.render.sample_rate), cfg.render)
         rows = timed("examples", examples, score, engraving, aligned, passages, outcome.split)
         timed("write", stage, rows, target)
     except Exception as err:  # noqa: BLE001 - every failure of one score is recorded, none stops the build

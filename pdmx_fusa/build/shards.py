@@ -7,7 +7,7 @@ finished first, nor on whether a file was made by this build or an earlier one.
 
 from __future__ import annotations
 
-import hashlib
+import collections
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..files import make_folder, replace_synced, temporary
+from ..dataset.checksums import CHECKSUMS
+from ..dataset.checksums import write_checksums as write_sums
 from ..dataset.schema import SCHEMA, SPLITS
+from ..stages.composers import canonical_names
 from .ownership import MARKER
 
 _COLUMNS = set(SCHEMA.names)
@@ -58,8 +61,10 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
     """Write ``data/<split>-NNNNN-of-NNNNN.parquet`` from staged ``(score_id, path)`` files.
 
     A shard holds whole scores and grows until the next score would pass ``max_shard_bytes``.
+    Composer names are written in one form per build (:func:`..stages.composers.canonical_names`).
     """
     (out / "data").mkdir(parents=True, exist_ok=True)
+    composers = _composers([path for files in staged.values() for _, path in files])
     stats = {}
     for split in SPLITS:
         files = sorted(staged.get(split, []))
@@ -79,7 +84,9 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
             target = out / "data" / f"{split}-{n:05d}-of-{len(shards):05d}.parquet"
             with pq.ParquetWriter(target, SCHEMA, compression="zstd", write_statistics=False) as writer:
                 for path in paths:
-                    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+                    table = _read(path)
+                    named = [composers.get(name, name) for name in table["composer"].to_pylist()]
+                    table = table.set_column(SCHEMA.get_field_index("composer"), SCHEMA.field("composer"), pa.array(named, pa.string()))
                     writer.write_table(table, row_group_size=ROW_GROUP)
                     s.examples += table.num_rows
                     s.pages += len(set(zip(table["score_id"].to_pylist(), table["page"].to_pylist())))
@@ -89,12 +96,19 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
     return stats
 
 
+def _read(path: Path) -> pa.Table:
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+
+
+def _composers(paths: list[Path]) -> dict[str, str]:
+    """Each composer name of the staged scores -> its canonical spelling in this build."""
+    counts: collections.Counter = collections.Counter()
+    for path in paths:
+        counts.update(set(_read(path).column("composer").drop_null().to_pylist()))
+    return canonical_names(counts)
+
+
 def write_checksums(out: Path) -> None:
-    """``SHA256SUMS`` beside the data, in ``sha256sum -c`` format: every shard, the card, the failures
-    (not the ownership marker, whose build id differs from build to build)."""
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name not in ("SHA256SUMS", MARKER))
-    lines = []
-    for path in files:
-        with path.open("rb") as stream:
-            lines.append(f"{hashlib.file_digest(stream, 'sha256').hexdigest()}  {path.relative_to(out).as_posix()}")
-    (out / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """``SHA256SUMS`` beside the data, in ``sha256sum -c`` format: every shard, the card, its plots,
+    the failures (not the ownership marker, whose build id differs from build to build)."""
+    write_sums(out, [p for p in out.rglob("*") if p.is_file() and p.name not in (CHECKSUMS, MARKER)])

@@ -25,6 +25,7 @@ MEASURE_FIELDS: dict[str, tuple[object, str]] = {
     "box": (BOX, "the measure over all its staves"),
     "onset": (Value("float32"), "seconds within `audio`, after tempo scaling"),
     "offset": (Value("float32"), "seconds within `audio`: the next measure's onset, or the end of the last note"),
+    "tempo": (Value("float32"), "the tempo it is played at over its notated tempo: `tempo_ratio`, or in an expressive rendition the curve's mean over the measure"),
 }
 
 NOTE_FIELDS: dict[str, tuple[object, str]] = {
@@ -50,16 +51,19 @@ COLUMNS: dict[str, tuple[object, str]] = {
     "polyphony": (Value("int16"), "most notes sounding at once while the page plays"),
     "source": (Value("string"), "the kind of source: pdmx, folder or embedded"),
     "score_id": (Value("string"), "the score's id within its source (PDMX id or path relative to the source root)"),
-    "pdmx_id": (Value("string"), "the PDMX id, empty for other sources"),
-    "title": (Value("string"), "the source's title, else the score's own"),
-    "composer": (Value("string"), "the source's composer, else the score's own"),
-    "license": (Value("string"), "the score's licence as its source states it"),
+    "pdmx_id": (Value("string"), "the PDMX id, null for other sources"),
+    "piece_id": (Value("string"), "the piece (split group): 16 hex digits of a hash of PDMX's duplicate group, else of composer surname and title; a piece's scores share it"),
+    "example_id": (Value("string"), "unique and stable: <score_id>#p<page>v<visit>:<soundfont>@<tempo_ratio>, then :expressive for an expressive rendition"),
+    "title": (Value("string"), "the source's title, else the score's own header's; null when neither states one"),
+    "composer": (Value("string"), "the source's composer, else the score's own header's, in one form per build; null when unknown"),
+    "license": (Value("string"), "the score's licence as its source states it; null when it states none"),
     "rating": (Value("float32"), "the PDMX rating, null elsewhere"),
     "page": (Value("int16"), "1-based page number"),
     "n_pages": (Value("int16"), "the score's page count"),
     "visit": (Value("int16"), "0-based: how many earlier visits of this page the performance made (repeats)"),
     "soundfont": (Value("string"), "the piano that plays the audio (a name in soundfonts.txt)"),
     "tempo_ratio": (Value("float64"), "playback speed: 1.1 plays 10 % faster"),
+    "expressive": (Value("bool"), "played by the performance model around `tempo_ratio` (tempo curve, ritardandi, fermatas, asynchrony, voicing, pedal); false: constant tempo"),
     "split": (Value("string"), "train, validation or test"),
     "duration": (Value("float32"), "seconds of audio"),
 }

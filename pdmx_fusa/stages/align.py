@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 
-from ..records import AlignedMeasure, AlignedNote, AlignedVisit, Engraving, Score, Visit
+from ..records import AlignedMeasure, AlignedNote, AlignedVisit, Engraving, PerformedNote, Score, Visit
 
 EPSILON = 1e-6  # seconds: the passage cut's rule (audio.midi.cut_passage): a note belongs to [start, end) within this
 
@@ -29,9 +29,6 @@ def align(score: Score, engraving: Engraving, visits: tuple[Visit, ...]) -> dict
             )
             for p in performed
         )
-        # exactly the notes cut_passage plays: onset in [start, end), each within EPSILON
-        first = bisect.bisect_left(note_onsets, visit.start - EPSILON)
-        last = bisect.bisect_left(note_onsets, visit.end - EPSILON)
         starts = [p.onset - EPSILON for p in performed]
         notes = tuple(
             AlignedNote(
@@ -44,7 +41,14 @@ def align(score: Score, engraving: Engraving, visits: tuple[Visit, ...]) -> dict
                 offset=min(n.offset, visit.end) - visit.start,
                 grace=n.grace,
             )
-            for n in score.notes[first:last]
+            for n in visit_notes(score, visit, note_onsets)
         )
         aligned[visit] = AlignedVisit(measures, notes)
     return aligned
+
+
+def visit_notes(score: Score, visit: Visit, note_onsets: list[float] | None = None) -> tuple[PerformedNote, ...]:
+    """The notes a visit's passage plays, in the score's order: exactly those ``cut_passage`` plays,
+    onset in ``[start, end)``, each within ``EPSILON``. ``note_onsets``: the notes' onsets, if at hand."""
+    onsets = note_onsets if note_onsets is not None else [n.onset for n in score.notes]
+    return score.notes[bisect.bisect_left(onsets, visit.start - EPSILON) : bisect.bisect_left(onsets, visit.end - EPSILON)]

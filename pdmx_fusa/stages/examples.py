@@ -5,18 +5,24 @@ from __future__ import annotations
 import re
 
 from ..records import AlignedVisit, Engraving, Passage, Score, Visit
+from .split import piece_id, piece_key
 
 
 def examples(
     score: Score, engraving: Engraving, aligned: dict[Visit, AlignedVisit], passages: list[Passage], split: str
 ) -> list[dict]:
     """Rows pairing each passage's audio and MIDI with its page image and aligned measures and
-    notes, whose times are scaled to the passage's tempo."""
+    notes, timed as the passage's MIDI plays them (``Passage.played``). Metadata nobody states is None, never "".
+
+    ``example_id`` is ``<score_id>#p<page>v<visit>:<soundfont>@<tempo ratio>`` (a visit's
+    renditions are distinct); ``piece_id`` hashes the piece key the split was drawn from.
+    """
     ref = score.ref
+    piece = piece_id(piece_key(ref, score.title, score.composer))
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", ref.score_id).strip("_")
     rows = []
     for passage in passages:
-        visit, rendition = passage.visit, passage.rendition
+        visit, rendition, played = passage.visit, passage.rendition, passage.played
         page = engraving.pages[visit.page]
         labels = score.labels[visit.page]
         measures = [
@@ -26,25 +32,28 @@ def examples(
                 "system": m.boxes.system,
                 "staff_boxes": [list(b) for b in m.boxes.staves],
                 "box": list(m.boxes.box),
-                "onset": m.onset / rendition.tempo_ratio,
-                "offset": m.offset / rendition.tempo_ratio,
+                "onset": onset,
+                "offset": offset,
+                "tempo": tempo,
             }
-            for m in aligned[visit].measures
+            for m, (onset, offset), tempo in zip(aligned[visit].measures, played.measures, played.tempo)
         ]
         notes = [
             {
                 "pitch": n.key,
-                "onset": n.onset / rendition.tempo_ratio,
-                "offset": n.offset / rendition.tempo_ratio,
-                "velocity": n.velocity,
+                "onset": onset,
+                "offset": offset,
+                "velocity": velocity,
                 "measure": n.measure,
                 "box": list(n.box) if n.box is not None else None,
                 "engraved_id": n.engraved_id,
                 "grace": n.grace,
             }
-            for n in aligned[visit].notes
+            for n, (onset, offset, velocity) in sorted(zip(aligned[visit].notes, played.notes), key=lambda pair: pair[1][0])
         ]
-        name = f"{stem}-p{visit.page + 1}-v{visit.index}-{rendition.soundfont}-t{rendition.tempo_ratio:g}"
+        kind = ":expressive" if rendition.expressive else ""
+        name = f"{stem}-p{visit.page + 1}-v{visit.index}-{rendition.soundfont}-t{rendition.tempo_ratio:g}{kind.replace(':', '-')}"
+        example_id = f"{ref.score_id}#p{visit.page + 1}v{visit.index}:{rendition.soundfont}@{rendition.tempo_ratio:g}{kind}"
         rows.append(
             {
                 "image": {"bytes": page.png, "path": f"{stem}-p{visit.page + 1}.png"},
@@ -58,16 +67,19 @@ def examples(
                 "polyphony": labels.polyphony,
                 "source": ref.source,
                 "score_id": ref.score_id,
-                "pdmx_id": ref.pdmx_id,
-                "title": score.title,
-                "composer": score.composer,
-                "license": ref.license,
+                "pdmx_id": ref.pdmx_id or None,
+                "piece_id": piece,
+                "example_id": example_id,
+                "title": score.title or None,
+                "composer": score.composer or None,
+                "license": ref.license or None,
                 "rating": ref.rating,
                 "page": visit.page + 1,
                 "n_pages": len(engraving.pages),
                 "visit": visit.index,
                 "soundfont": rendition.soundfont,
                 "tempo_ratio": rendition.tempo_ratio,
+                "expressive": rendition.expressive,
                 "split": split,
                 "duration": passage.duration,
             }

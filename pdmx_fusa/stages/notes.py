@@ -43,13 +43,14 @@ all (``@sameas`` copies), and any a later pass did not need.
 from __future__ import annotations
 
 import bisect
+import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, replace
 
 import verovio
 
-from ..audio.midi import Midi, Note
+from ..audio.midi import Midi, Note, TempoMap
 from ..records import Performed, PerformedNote
 from . import Rejected
 
@@ -88,6 +89,7 @@ class _Candidate:
     grace: bool
     tied: bool
     matched: int = 0
+    merged: bool = False  # a tie's continuation, its time added to its first note's
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def notes_midi(midi: Midi, notes: tuple[PerformedNote, ...]) -> Midi:
 def match_notes(toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]) -> NoteMatch:
     """Match every MIDI note to a performed engraved note (see the module's passes)."""
     engraved = read_engraved(toolkit.getMEI())
-    candidates = _candidates(toolkit, midi, engraved, timemap)
+    candidates = timemap_notes(toolkit, midi.tempo, engraved, timemap)
     if midi.notes and not candidates:
         raise Rejected("Verovio's timemap lists no note to match its MIDI's notes with")
     owner, how = _match(midi.notes, candidates)
@@ -238,13 +240,15 @@ def _int(text: str | None, default):
 # --- the timemap ---------------------------------------------------------------------------------
 
 
-def _candidates(toolkit: verovio.toolkit, midi: Midi, engraved: dict[str, Engraved], timemap: list[dict]) -> list[_Candidate]:
-    """Every performed engraved note of the timemap, in played order, timed like the measures
-    (its quarter-note position through the MIDI's tempo map)."""
+def timemap_notes(toolkit: verovio.toolkit, tempo: TempoMap, engraved: dict[str, Engraved], timemap: list[dict]) -> list[_Candidate]:
+    """Every performed engraved note of ``timemap``, in played order, timed like the measures
+    (its quarter-note position through ``tempo``): from its onset to its timemap end (the last
+    event where the timemap never ends it), each tie's first note to the end of its last
+    continuation (:func:`_follow_ties`)."""
     candidates: list[_Candidate] = []
     index: dict[str, int] = {}  # timemap id -> candidate
     for event in timemap:
-        time = midi.tempo.seconds_at_quarter(event["qstamp"])
+        time = tempo.seconds_at_quarter(event["qstamp"])
         for timemap_id in event.get("off", ()):
             if timemap_id in index:
                 candidates[index[timemap_id]].end = time
@@ -255,21 +259,25 @@ def _candidates(toolkit: verovio.toolkit, midi: Midi, engraved: dict[str, Engrav
             if key is None:  # a note the MEI gives no pitch for: ask Verovio (slow, rare)
                 key = int(toolkit.getMIDIValuesForElement(timemap_id).get("pitch", -1))
             index[timemap_id] = len(candidates)
-            candidates.append(
-                _Candidate(notated, key, time, time, bool(info and info.grace), bool(info and info.tied))
-            )
+            candidates.append(_Candidate(notated, key, time, math.inf, bool(info and info.grace), bool(info and info.tied)))
+    end = tempo.seconds_at_quarter(timemap[-1]["qstamp"]) if timemap else 0.0
+    for candidate in candidates:
+        if candidate.end == math.inf:
+            candidate.end = max(candidate.onset, end)
     _follow_ties(candidates)
     return candidates
 
 
 def _follow_ties(candidates: list[_Candidate]) -> None:
     """Extend each tie's first note to the end of its last continuation (notes of one key, in
-    onset order: a continuation belongs to the latest earlier note of its key not itself one)."""
+    onset order: a continuation belongs to the latest earlier note of its key not itself one),
+    and mark the continuations so absorbed ``merged``."""
     first: dict[int, _Candidate] = {}
     for candidate in sorted(candidates, key=lambda c: c.onset):
         if candidate.tied and candidate.key in first:
             held = first[candidate.key]
             held.end = max(held.end, candidate.end)
+            candidate.merged = True
         elif not candidate.tied:
             first[candidate.key] = candidate
 

@@ -20,7 +20,9 @@ from ..audio.midi import Midi, Note, TempoMap, read_midi
 from ..records import Measure, PageLabels, Performed, Score, ScoreRef
 from . import Rejected
 from .container import check_container
-from .notes import XML_ID, notes_midi, perform_notes, read_engraved
+from .dynamics import score_marks
+from .header import title_and_composer
+from .notes import XML_ID, notes_midi, perform_notes, read_engraved, timemap_notes
 from .timemap import played_timemap
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
@@ -59,7 +61,8 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         raise Rejected("Verovio laid out no page (no music in the file)")
     if pages > cfg.max_pages:
         raise Rejected(f"too long: {pages} pages (limit {cfg.max_pages})")
-    head, measures = _read_mei(toolkit.getMEI(), cfg)
+    mei = toolkit.getMEI()
+    head, measures = _read_mei(mei, cfg)
     svgs = tuple(toolkit.renderToSVG(page) for page in range(1, pages + 1))
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
     measures = tuple(Measure(m.id, m.number, page_of.get(m.id, -1), m.key_fifths, m.meter) for m in measures)
@@ -68,10 +71,13 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     performance, duration, midi, timemap = _perform(toolkit, midi, cfg)  # midi: repaired where Verovio's is off
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
     notes = perform_notes(toolkit, midi, performance, timemap)
+    # velocities from the marks (what the MIDI below plays and the notes column carries), and fermatas
+    notes, fermatas = score_marks(mei, notes, performance, ref.score_id, cfg)
+    title, composer = title_and_composer(ref, head)
     return Score(
         ref=ref,
-        title=ref.title or head.get("title", ""),
-        composer=ref.composer or head.get("composer", ""),
+        title=title,
+        composer=composer,
         svgs=svgs,
         measures=measures,
         performance=performance,
@@ -79,6 +85,7 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         labels=page_labels(measures, performance, pages),
         midi=notes_midi(midi, notes),  # exactly the notes of ``notes``: one source of time
         duration=duration,
+        fermatas=fermatas,
     )
 
 
@@ -302,32 +309,13 @@ def _midi_from_timemap(toolkit: verovio.toolkit, midi: Midi, timemap: list[dict]
             for note in element.iter(f"{MEI}note"):
                 velocity[note.get(XML_ID)] = int(float(element.get("vel")))
     channel = Counter(n.channel for n in midi.notes).most_common(1)[0][0]
-    sounding: dict[str, list] = {}  # timemap id -> [key, velocity, onset, offset, tied]
-    played: list[list] = []
-    for event in timemap:
-        time = tempo.seconds_at_quarter(event["qstamp"])
-        for timemap_id in event.get("off", ()):
-            if timemap_id in sounding:
-                sounding.pop(timemap_id)[3] = time
-        for timemap_id in event.get("on", ()):
-            notated = toolkit.getNotatedIdForElement(timemap_id) if "-rend" in timemap_id else timemap_id
-            info = engraved.get(notated)
-            key = info.key if info is not None and info.key is not None else int(toolkit.getMIDIValuesForElement(timemap_id).get("pitch", -1))
-            if 0 <= key <= 127:
-                sounding[timemap_id] = note = [key, velocity.get(notated, VEROVIO_VELOCITY), time, None, bool(info and info.tied)]
-                played.append(note)
-    end = tempo.seconds_at_quarter(timemap[-1]["qstamp"])
-    first: dict[int, list] = {}  # key -> the latest note of that key that is not a tie's continuation
-    notes = []
-    for key, vel, onset, offset, tied in played:
-        offset = max(onset, end if offset is None else offset)
-        if tied and key in first:
-            first[key][3] = max(first[key][3], offset)
-            continue
-        first[key] = note = [key, vel, onset, offset]
-        notes.append(note)
+    notes = [
+        Note(channel, c.key, velocity.get(c.id, VEROVIO_VELOCITY), c.onset, c.end)
+        for c in timemap_notes(toolkit, tempo, engraved, timemap)
+        if 0 <= c.key <= 127 and not c.merged
+    ]
     return Midi(
-        tuple(sorted((Note(channel, key, vel, onset, offset) for key, vel, onset, offset in notes), key=lambda n: (n.onset, n.channel, n.key))),
+        tuple(sorted(notes, key=lambda n: (n.onset, n.channel, n.key))),
         (),
         midi.programs,
         tempo,

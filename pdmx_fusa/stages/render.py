@@ -9,34 +9,42 @@ import numpy as np
 import soundfile
 
 from ..config import RenderConfig
-from ..audio.midi import Midi, cut_passage, write_passage
-from ..records import Passage, Rendition, Visit
+from ..audio.midi import write_passage
+from ..records import Passage, Rendition, Score, Visit
 from ..audio.synth import Piano
+from .performance import perform
 
 
-def render(midi: Midi, planned: list[tuple[Visit, Rendition]], pianos: Mapping[str, Piano], cfg: RenderConfig) -> list[Passage]:
-    """Synthesise every planned passage: the notes that begin in the visit, tempo-scaled.
+def render(score: Score, planned: list[tuple[Visit, Rendition]], pianos: Mapping[str, Piano], cfg: RenderConfig) -> list[Passage]:
+    """Synthesise every planned passage: the notes that begin in the visit, as the rendition plays
+    them (:func:`~pdmx_fusa.stages.performance.perform`).
 
-    The audio lasts the visit's length divided by the tempo ratio, plus ``cfg.release_tail_s`` for
-    the last notes to ring out, and is peak-normalised to ``cfg.peak_dbfs``.
+    The audio lasts the visit as played plus ``cfg.release_tail_s`` for the last notes to ring out,
+    is peak-normalised to ``cfg.peak_dbfs`` and fades out over its last ``cfg.fade_s``.
     """
     passages = []
     for visit, rendition in planned:
-        events = cut_passage(midi, visit.start, visit.end, rendition.tempo_ratio)
-        samples = pianos[rendition.soundfont].play(events, passage_seconds(visit, rendition, cfg))
-        passages.append(Passage(visit, rendition, _flac(samples, cfg), write_passage(events), len(samples) / cfg.sample_rate))
+        played, events = perform(score, visit, rendition, cfg)
+        samples = pianos[rendition.soundfont].play(events, played.end + cfg.release_tail_s)
+        flac = _flac(samples, cfg)
+        passages.append(Passage(visit, rendition, flac, write_passage(events), len(samples) / cfg.sample_rate, played))
     return passages
 
 
 def passage_seconds(visit: Visit, rendition: Rendition, cfg: RenderConfig) -> float:
-    """How long a passage's audio lasts: the visit at the rendition's tempo, plus the release tail."""
+    """How long a constant rendition's audio lasts: the visit at its tempo, plus the release tail."""
     return (visit.end - visit.start) / rendition.tempo_ratio + cfg.release_tail_s
 
 
 def _flac(samples: np.ndarray, cfg: RenderConfig) -> bytes:
+    """FLAC 16-bit of ``samples`` peak-normalised to ``cfg.peak_dbfs`` (the loudest sample there:
+    the passage's dynamics stay as played) with a raised-cosine fade over the last ``cfg.fade_s``."""
     peak = float(np.abs(samples).max())
     if peak > 0:
         samples = samples * (10 ** (cfg.peak_dbfs / 20) / peak)
+    fade = min(len(samples), round(cfg.fade_s * cfg.sample_rate))
+    if fade > 0:
+        samples[-fade:] *= 0.5 * (1 + np.cos(np.pi * np.arange(1, fade + 1) / fade))
     out = io.BytesIO()
     soundfile.write(out, samples, cfg.sample_rate, format="FLAC", subtype="PCM_16")
     return out.getvalue()

@@ -18,7 +18,11 @@ each checked there against annotated downbeats of MuseScore's own playback:
 - where the first voices of the staves (each staff's lowest ``<voice>`` number) reach the time
   signature and another voice runs further, the measure lasts as far as the first voices reach
   (MuseScore fills each staff's first voice to the measure's real length and plays the measure
-  for that long; a voice past it holds wrong durations, typically of a tuplet).
+  for that long; a voice past it holds wrong durations, typically of a tuplet); and where one
+  staff's first voice is padded with rests exactly to the time signature, the measure lasts the
+  time signature (MuseScore pads each first voice to the measure's real length; asap-dev Chopin
+  Barcarolle measure 110: the left hand's rests end at 12/8, the right hand's tuplets overrun it
+  by an eighth). A note held to the time signature under a longer cadenza does not shorten it.
 
 Tempo marks: every ``<sound tempo="...">`` (inside a ``<direction>`` or directly in the measure)
 at the cursor where it stands plus its ``<offset>`` (the sound's own, else the direction's), in
@@ -250,7 +254,7 @@ class _Tags:
         for name in ("note", "duration", "chord", "grace", "notations", "fermata", "backup", "forward", "direction",
                      "direction-type", "sound", "offset", "attributes", "divisions", "time", "beats", "beat-type",
                      "senza-misura", "barline", "repeat", "ending", "segno", "coda", "words", "metronome",
-                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff"):
+                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest"):
             setattr(self, name.replace("-", "_"), ns + name)
         # what the cursor walk reads, in document order; figured-bass only to keep its <duration> apart
         self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "fermata", "backup", "forward",
@@ -401,8 +405,11 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         end = max(end, min(filled, meter)) if meter else filled
     if meter and end > meter + 1e-9:
         first = _first_voices(measure, measure_divisions, t)
-        if meter - 1e-9 <= first < end:
-            end = first  # another voice runs past full first voices: a corrupt measure, played as long as they are
+        furthest = max(reach for reach, _ in first)
+        if any(padding and abs(reach - meter) <= 1e-9 for reach, padding in first):
+            end = meter  # a staff's first voice is padded to the time signature exactly: the others' excess is an export error
+        elif meter - 1e-9 <= furthest < end:
+            end = furthest  # another voice runs past full first voices: a corrupt measure, played as long as they are
     if not math.isfinite(end):
         end = 0.0
     length = end if round(end, 9) > 0 else meter or 4.0
@@ -435,13 +442,14 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     )
 
 
-def _first_voices(measure, divisions: float, t: _Tags) -> float:
+def _first_voices(measure, divisions: float, t: _Tags) -> list[tuple[float, bool]]:
     """How far the first voice of each staff reaches (the lowest ``<voice>`` number seen on that
-    staff), the furthest over the staves: the cursor walk again, note by note, for the rare
-    measure that runs past its time signature. A ``<forward>`` without a voice continues the voice
-    of the note before it."""
+    staff) and whether a rest or ``<forward>`` takes it there (padding), one pair per staff
+    (``(0.0, False)`` alone where there is no note): the cursor walk again, note by note, for the
+    rare measure that runs past its time signature. A ``<forward>`` without a voice continues the
+    voice of the note before it."""
     pos = 0.0
-    reach: dict[str, dict[int, float]] = {}
+    reach: dict[str, dict[int, tuple[float, bool]]] = {}
     voice, staff = 1, "1"
     for element in measure:
         tag = element.tag
@@ -457,7 +465,8 @@ def _first_voices(measure, divisions: float, t: _Tags) -> float:
             pos -= max(_quarters(element.findtext(t.duration), divisions), 0.0)
         elif tag == t.note or tag == t.forward:
             duration, number, where, skip = 0.0, None, None, False
-            for child in element.iterchildren(t.grace, t.chord, t.duration, t.voice, t.staff):
+            padding = tag == t.forward
+            for child in element.iterchildren(t.grace, t.chord, t.rest, t.duration, t.voice, t.staff):
                 ctag = child.tag
                 if ctag == t.duration:
                     duration = max(_quarters(child.text, divisions), 0.0)
@@ -465,6 +474,8 @@ def _first_voices(measure, divisions: float, t: _Tags) -> float:
                     number = child.text
                 elif ctag == t.staff:
                     where = (child.text or "1").strip()
+                elif ctag == t.rest:
+                    padding = True
                 else:
                     skip = True  # a grace or chord note: no time of its own
             if skip:
@@ -478,8 +489,9 @@ def _first_voices(measure, divisions: float, t: _Tags) -> float:
             if where is not None or tag == t.note:
                 staff = where or "1"
             voices = reach.setdefault(staff, {})
-            voices[voice] = max(voices.get(voice, 0.0), pos)
-    return max((voices[min(voices)] for voices in reach.values()), default=0.0)
+            if pos >= voices.get(voice, (0.0, False))[0]:
+                voices[voice] = (pos, padding)
+    return [voices[min(voices)] for voices in reach.values()] or [(0.0, False)]
 
 
 def _times(text: str | None) -> int:

@@ -1,0 +1,100 @@
+"""Retrieval metrics over L2-normalised embeddings (numpy): the MSMD protocol and FUSA's page task.
+
+A rank is 1 + the number of candidates more similar (cosine) to the query than its best correct
+candidate: ties count in the query's favour.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RECALLS = (1, 5, 10, 25)
+
+
+def ranks(similarity: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    """Rank of each query's best correct candidate.
+
+    Parameters
+    ----------
+    similarity : (queries, candidates)
+    correct : bool (queries, candidates), at least one True per row
+
+    Returns
+    -------
+    int array (queries,), 1 = the top hit is correct
+    """
+    best = np.where(correct, similarity, -np.inf).max(axis=1)
+    return 1 + (similarity > best[:, None]).sum(axis=1)
+
+
+def summary(rank: np.ndarray, recalls: tuple[int, ...] = RECALLS) -> dict[str, float]:
+    """R@k (share of ranks <= k), MRR (mean reciprocal rank) and MR (median rank)."""
+    out = {f"R@{k}": float(np.mean(rank <= k)) for k in recalls}
+    return out | {"MRR": float(np.mean(1.0 / rank)), "MR": float(np.median(rank))}
+
+
+def cross_modal(sheet: np.ndarray, audio: np.ndarray) -> dict[str, dict[str, float]]:
+    """Both directions over paired embeddings (n, d): pair i's partner is item i of the other view."""
+    similarity, correct = audio @ sheet.T, np.eye(len(sheet), dtype=bool)
+    return {"audio_to_sheet": summary(ranks(similarity, correct)), "sheet_to_audio": summary(ranks(similarity.T, correct))}
+
+
+def modality_gap(sheet: np.ndarray, audio: np.ndarray) -> float:
+    """Euclidean distance between the two views' mean embeddings."""
+    return float(np.linalg.norm(sheet.mean(axis=0) - audio.mean(axis=0)))
+
+
+def piece_identification(audio: np.ndarray, recordings: list[str], audio_pieces: list[str], sheet: np.ndarray,
+                         sheet_pieces: list[str], top: int = 25) -> dict[str, float]:
+    """Identify the piece of each recording: each of its excerpts retrieves its ``top`` snippets,
+    which vote for their pieces; the recording's pieces are ranked by votes.
+
+    Parameters
+    ----------
+    audio : (m, d) excerpt embeddings; ``recordings[i]`` and ``audio_pieces[i]`` name excerpt i's
+        recording and its piece
+    sheet : (n, d) snippet embeddings; ``sheet_pieces[j]`` names snippet j's piece
+
+    Returns
+    -------
+    ``recordings``, and R@1 and MRR of the true piece's rank among the votes
+    """
+    names = sorted(set(sheet_pieces))
+    snippet_piece = np.array([names.index(p) for p in sheet_pieces])
+    hits = np.argsort(-(audio @ sheet.T), axis=1, kind="stable")[:, :top]
+    recordings_arr, found = np.array(recordings), []
+    for recording in sorted(set(recordings)):
+        rows = np.flatnonzero(recordings_arr == recording)
+        votes = np.bincount(snippet_piece[hits[rows]].ravel(), minlength=len(names))
+        truth = names.index(audio_pieces[rows[0]])
+        found.append(1 + int((votes > votes[truth]).sum()))
+    found = np.array(found)
+    return {"recordings": len(found), "R@1": float(np.mean(found == 1)), "MRR": float(np.mean(1.0 / found))}
+
+
+def page_retrieval(pages: np.ndarray, page_ids: list, audio: np.ndarray, audio_page_ids: list) -> dict[str, float]:
+    """Each page against the audio of all page visits (FUSA's task): R@1, R@10, MRR.
+
+    ``page_ids[i]`` names page i; a visit is correct for the page it plays, ``audio_page_ids[j]``.
+    """
+    correct = np.array(page_ids, dtype=object)[:, None] == np.array(audio_page_ids, dtype=object)[None, :]
+    rank = ranks(pages @ audio.T, correct)
+    return {"pages": len(pages), "R@1": float(np.mean(rank == 1)), "R@10": float(np.mean(rank <= 10)),
+            "MRR": float(np.mean(1.0 / rank))}
+
+
+def wrong_top_hits(similarity: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, float]:
+    """Of the queries whose top hit is wrong (pair i's partner is candidate i), the share whose top
+    hit still has the partner's label, for each label and for all labels at once.
+
+    ``labels[name]`` holds candidate j's label at j (queries share their partner's labels).
+    """
+    top = similarity.argmax(axis=1)
+    wrong = np.flatnonzero(top != np.arange(len(top)))
+    out: dict[str, float] = {"wrong": len(wrong)}
+    if not len(wrong):
+        return out
+    same = {name: values[top[wrong]] == values[wrong] for name, values in labels.items()}
+    out.update({f"same_{name}": float(match.mean()) for name, match in same.items()})
+    out["same_all"] = float(np.logical_and.reduce(list(same.values())).mean())
+    return out

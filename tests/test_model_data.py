@@ -1,0 +1,124 @@
+"""The training data (pdmx_fusa.model.data) on the built embedded default: shapes, the snippet's
+geometry, the excerpt's timing, loaders with workers, and a plain DataLoader over load_dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+torch = pytest.importorskip("torch")
+from conftest import REPO  # noqa: E402
+from pdmx_fusa.model.data import (  # noqa: E402
+    PAGE_FRAMES, DataError, PagePairs, RowBatches, SnippetPairs, collate_rows, excerpt, snippet, visit_input,
+)
+from pdmx_fusa.model.spectrogram import spectrogram  # noqa: E402
+
+DEFAULT = REPO / "build" / "pdmx_fusa"
+pytestmark = pytest.mark.skipif(not (DEFAULT / "data").is_dir(), reason=f"needs the built embedded default in {DEFAULT} (make dataset)")
+
+
+@pytest.fixture(scope="module")
+def pairs() -> SnippetPairs:
+    return SnippetPairs([DEFAULT], "test")
+
+
+def test_snippet_pairs_shapes_and_labels(pairs):
+    assert len(pairs) > 100 and len(pairs.rows) >= 2
+    item = pairs[len(pairs) // 2]
+    assert item["sheet"].shape == (1, 80, 100) and item["audio"].shape == (1, 92, 42)
+    assert item["sheet"].dtype == item["audio"].dtype == torch.float32
+    assert 0 <= item["sheet"].min() and item["sheet"].max() <= 1 and item["sheet"].mean() > 0.02  # ink is drawn
+    assert item["audio"].max() > 0.1  # sound at the onset
+    assert {"row", "piece", "page", "meter", "key", "polyphony"} <= set(item)
+
+
+def test_snippet_is_centred_on_the_notehead_and_its_system(pairs):
+    """Paint each candidate's notehead box alone on a blank page of the real page's size: in the
+    snippet its ink lies at the centre column, and at the row its offset from the system's centre
+    gives (one snippet pixel = 2 MSMD px = 2 * width / 835 page px)."""
+    row = 0
+    page, _ = pairs.decoded(row)
+    notes = [n for n in pairs_notes(pairs, row) if n["box"] is not None]
+    for onset, x, y in pairs.candidates[row][:: max(1, len(pairs.candidates[row]) // 12)]:
+        box = next(n["box"] for n in notes if abs(n["onset"] - onset) < 1e-6)
+        blank = Image.new("L", page.size, 255)
+        ImageDraw.Draw(blank).rectangle(box, fill=0)
+        ink = snippet(blank, x, y)[0].numpy()
+        rows, cols = np.nonzero(ink > 0.5)
+        per_pixel = 2 * page.width / 835
+        assert abs(cols.mean() - 49.5) < 1.0
+        assert abs(rows.mean() - (39.5 + ((box[1] + box[3]) / 2 - y) / per_pixel)) < 1.0
+        real = snippet(page, x, y)[0].numpy()
+        assert real[int(rows.mean()) - 2: int(rows.mean()) + 3, 47:53].max() > 0.5  # the real page has ink there
+
+
+def pairs_notes(pairs, row: int) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    where = pairs.rows[row]
+    return pq.ParquetFile(where.shard).read_row_group(where.group, columns=["notes"]).column("notes")[where.offset].as_py()
+
+
+def test_excerpt_is_centred_on_the_onset(pairs):
+    _, signal = pairs.decoded(1)
+    full = spectrogram(signal)
+    for onset, _, _ in pairs.candidates[1][::25]:
+        frame = int(round(onset * 20))
+        cut = excerpt(signal, onset)
+        assert cut.shape == (92, 42)
+        assert np.allclose(cut[:, 21], full[:, frame], atol=1e-6)
+        inside = slice(max(0, 21 - frame), min(42, 21 + full.shape[1] - frame))  # the frames within the audio
+        assert np.allclose(cut[:, inside], full[:, frame - 21 + inside.start: frame - 21 + inside.stop], atol=1e-6)
+    assert np.all(excerpt(signal, 0.0)[:, :19] == 0)  # before the audio: silence
+
+
+def test_augmentation_is_seeded_per_item_not_by_order():
+    first = SnippetPairs([DEFAULT], "validation", train=True, seed=3)
+    second = SnippetPairs([DEFAULT], "validation", train=True, seed=3)
+    a = [first[i]["sheet"] for i in (5, 1, 9)]
+    b = [second[i]["sheet"] for i in (9, 1, 5)][::-1]
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    plain = SnippetPairs([DEFAULT], "validation")
+    assert not torch.equal(plain[5]["sheet"], a[0])
+    first.set_epoch(1)
+    assert not torch.equal(first[5]["sheet"], a[0])
+
+
+def test_plain_dataloader_with_two_workers(pairs):
+    def batches(workers):
+        sampler = RowBatches(pairs, 20, 3, rows_per_batch=4, seed=1)
+        return list(torch.utils.data.DataLoader(pairs, batch_sampler=sampler, num_workers=workers))
+
+    parallel, serial = batches(2), batches(0)
+    assert len(parallel) == 3 and parallel[0]["sheet"].shape == (20, 1, 80, 100) and parallel[0]["audio"].shape == (20, 1, 92, 42)
+    assert all(torch.equal(p["sheet"], s["sheet"]) and p["row"].tolist() == s["row"].tolist() for p, s in zip(parallel, serial))
+    assert len(set(parallel[0]["row"].tolist())) >= 4  # drawn from several pages
+
+
+def test_page_pairs_crop_and_pad():
+    pages = PagePairs([DEFAULT], "test")
+    item = pages[0]
+    assert item["sheet"].shape == (1, 384, 272) and item["audio"].shape == (1, 92, PAGE_FRAMES)
+    short = visit_input(np.ones(22050 * 5, np.float32) * 0.1)
+    assert short.shape == (1, 92, PAGE_FRAMES) and short[0, :, 101:].abs().max() == 0 and short[0, :, :99].max() > 0
+    signal = np.random.default_rng(0).standard_normal(22050 * 60).astype(np.float32)  # 60 s: the middle 40 s
+    assert np.allclose(visit_input(signal)[0].numpy(), spectrogram(signal)[:, 200:1000], atol=1e-6)
+
+
+def test_missing_split_names_the_folder(tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path)):
+        SnippetPairs([tmp_path], "train")
+
+
+def test_collate_rows_lets_a_plain_dataloader_read_load_dataset():
+    datasets = pytest.importorskip("datasets")
+    rows = datasets.load_dataset(str(DEFAULT), split="test").cast_column("audio", datasets.Audio(decode=False))
+    with pytest.raises((TypeError, RuntimeError)):  # what users meet without it
+        next(iter(torch.utils.data.DataLoader(rows, batch_size=2)))
+    batch = next(iter(torch.utils.data.DataLoader(rows, batch_size=2, collate_fn=collate_rows)))
+    assert batch["image"].dtype == torch.uint8 and batch["image"].shape == (2, 1754, 1240)
+    assert batch["audio"].ndim == 2 and batch["audio"].dtype == torch.float32
+    lengths = batch["audio_length"].tolist()
+    assert batch["audio"].shape[1] == max(lengths) and all(abs(n / 22050 - d) < 1e-3 for n, d in zip(lengths, batch["duration"].tolist()))
+    assert isinstance(batch["notes"], list) and len(batch["notes"]) == 2 and batch["page"].dtype == torch.int64
