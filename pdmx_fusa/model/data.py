@@ -56,7 +56,7 @@ POLYPHONY = 8  # classes 1 .. 8 notes (more counts as 8)
 PIECE, EXAMPLE = "piece_id", "example_id"
 _META = ["systems", "measures", "notes", "key_fifths", "meter", "polyphony", "score_id", "page", "visit",
          "soundfont", "tempo_ratio", PIECE, EXAMPLE]
-_CACHE_ROWS = 16
+_CACHE_ROWS = 64
 
 
 class DataError(ValueError):

@@ -106,8 +106,9 @@ def loss_of(model: torch.nn.Module, out: dict, batch: dict, device: torch.device
 
 def loader(dataset, cfg: TrainConfig, batches: int, *, epoch: int = 0, start: int = 0):
     """A plain DataLoader over ``dataset`` in :class:`RowBatches` (seeded by ``cfg.seed`` and ``epoch``):
-    snippet batches from groups of 10 pages serving 4 batches each, page batches of distinct pages."""
-    rows_per_batch, reuse = (10, 4) if isinstance(dataset, SnippetPairs) else (cfg.batch_size, 1)
+    snippet batches of 2 pairs from each of 50 rows, a group of rows serving 2 batches; page batches
+    of distinct pages."""
+    rows_per_batch, reuse = (50, 2) if isinstance(dataset, SnippetPairs) else (cfg.batch_size, 1)
     sampler = RowBatches(dataset, cfg.batch_size, batches, rows_per_batch=rows_per_batch, reuse=reuse,
                          seed=cfg.seed, epoch=epoch, start=start)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
