@@ -8,19 +8,21 @@ import pytest
 from PIL import Image, ImageDraw
 
 torch = pytest.importorskip("torch")
-from conftest import REPO  # noqa: E402
 from pdmx_fusa.model.data import (  # noqa: E402
     PAGE_FRAMES, DataError, PagePairs, RowBatches, SnippetPairs, collate_rows, excerpt, snippet, visit_input,
 )
 from pdmx_fusa.model.spectrogram import spectrogram  # noqa: E402
 
-DEFAULT = REPO / "build" / "pdmx_fusa"
-pytestmark = pytest.mark.skipif(not (DEFAULT / "data").is_dir(), reason=f"needs the built embedded default in {DEFAULT} (make dataset)")
+
+@pytest.fixture(scope="module")
+def data(default_build):
+    """The session's build of the embedded default."""
+    return default_build.out
 
 
 @pytest.fixture(scope="module")
-def pairs() -> SnippetPairs:
-    return SnippetPairs([DEFAULT], "test")
+def pairs(data) -> SnippetPairs:
+    return SnippetPairs([data], "test")
 
 
 def test_snippet_pairs_shapes_and_labels(pairs):
@@ -73,13 +75,13 @@ def test_excerpt_is_centred_on_the_onset(pairs):
     assert np.all(excerpt(signal, 0.0)[:, :19] == 0)  # before the audio: silence
 
 
-def test_augmentation_is_seeded_per_item_not_by_order():
-    first = SnippetPairs([DEFAULT], "validation", train=True, seed=3)
-    second = SnippetPairs([DEFAULT], "validation", train=True, seed=3)
+def test_augmentation_is_seeded_per_item_not_by_order(data):
+    first = SnippetPairs([data], "validation", train=True, seed=3)
+    second = SnippetPairs([data], "validation", train=True, seed=3)
     a = [first[i]["sheet"] for i in (5, 1, 9)]
     b = [second[i]["sheet"] for i in (9, 1, 5)][::-1]
     assert all(torch.equal(x, y) for x, y in zip(a, b))
-    plain = SnippetPairs([DEFAULT], "validation")
+    plain = SnippetPairs([data], "validation")
     assert not torch.equal(plain[5]["sheet"], a[0])
     first.set_epoch(1)
     assert not torch.equal(first[5]["sheet"], a[0])
@@ -96,8 +98,8 @@ def test_plain_dataloader_with_two_workers(pairs):
     assert len(set(parallel[0]["row"].tolist())) >= 4  # drawn from several pages
 
 
-def test_page_pairs_crop_and_pad():
-    pages = PagePairs([DEFAULT], "test")
+def test_page_pairs_crop_and_pad(data):
+    pages = PagePairs([data], "test")
     item = pages[0]
     assert item["sheet"].shape == (1, 384, 272) and item["audio"].shape == (1, 92, PAGE_FRAMES)
     short = visit_input(np.ones(22050 * 5, np.float32) * 0.1)
@@ -111,9 +113,9 @@ def test_missing_split_names_the_folder(tmp_path):
         SnippetPairs([tmp_path], "train")
 
 
-def test_collate_rows_lets_a_plain_dataloader_read_load_dataset():
+def test_collate_rows_lets_a_plain_dataloader_read_load_dataset(data):
     datasets = pytest.importorskip("datasets")
-    rows = datasets.load_dataset(str(DEFAULT), split="test").cast_column("audio", datasets.Audio(decode=False))
+    rows = datasets.load_dataset(str(data), split="test").cast_column("audio", datasets.Audio(decode=False))
     with pytest.raises((TypeError, RuntimeError)):  # what users meet without it
         next(iter(torch.utils.data.DataLoader(rows, batch_size=2)))
     batch = next(iter(torch.utils.data.DataLoader(rows, batch_size=2, collate_fn=collate_rows)))
