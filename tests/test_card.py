@@ -68,6 +68,19 @@ def test_card_parses_with_huggingface_hub(default_build):
     assert "@inproceedings{long2025pdmx" in card.text and "@misc{pdmx_fusa" in card.text
 
 
+def test_card_says_how_far_each_test_piano_is(default_build):
+    """Every test soundfont of the build has its distance to the nearest training piano in the card
+    (measured by `pdmx-fusa soundfonts --compare`), and that distance is a real one (> 3 dB, the
+    same-instrument threshold)."""
+    text = (default_build.out / "README.md").read_text(encoding="utf-8")
+    tests = sorted({row["soundfont"] for row in default_build.rows.get("test", [])})
+    assert tests
+    for name in tests:
+        found = re.search(rf"^- Test piano {re.escape(name)}: ([0-9.]+) dB from the nearest training piano \(([^)]+)\)", text, re.M)
+        assert found, name
+        assert float(found.group(1)) > 3.0 and found.group(2) != name
+
+
 def test_size_categories():
     assert [size_category(n) for n in (0, 999, 1000, 9_999, 10_000, 254_000, 2_000_000)] == [
         "n<1K", "n<1K", "1K<n<10K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M",

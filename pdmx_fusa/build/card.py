@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from datasets import DatasetInfo, SplitDict, SplitInfo
 
 from .. import __version__
 from ..config import PipelineConfig
-from ..files import machine_cache
+from ..files import machine_cache, write_atomic
 from ..records import Failure
 from ..audio.soundfonts import Soundfont
 from ..dataset.schema import with_sample_rate
@@ -74,6 +76,21 @@ LIMITATIONS = [
 def size_category(examples: int) -> str:
     """The Hub's ``size_categories`` bucket for a dataset of ``examples`` rows."""
     return next((bucket for bound, bucket in SIZES if examples < bound), "n>1T")
+
+
+def test_distances(fonts: list[Soundfont]) -> dict[str, dict]:
+    """:func:`..audio.compare.piano_distances` of ``fonts``, measured once per set of soundfonts
+    (by their sha256) and kept in the machine cache."""
+    from ..audio.compare import piano_distances
+
+    key = hashlib.sha256(json.dumps(sorted((f.name, f.role, f.sha256, f.bank, f.preset) for f in fonts)).encode()).hexdigest()[:16]
+    path = machine_cache() / f"piano-distances-{key}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        found = piano_distances(fonts)
+        write_atomic(path, json.dumps(found, sort_keys=True).encode())
+        return found
 
 
 def write_card(
@@ -160,9 +177,14 @@ def write_card(
         f"- Splits: by piece (`piece_id`: PDMX duplicate group, else composer surname and normalised title), validation "
         f"{cfg.splits.validation}, test {cfg.splits.test}; test audio uses test soundfonts only.",
         "",
-        "| soundfont | role | Debian package | file | bank:preset | sha256 |",
-        "|---|---|---|---|---|---|",
-        *(f"| {f.name} | {f.role} | {f.package} | {Path(f.path).name} | {f.bank}:{f.preset} | `{f.sha256}` |" for f in fonts),
+        "| soundfont | role | origin | licence | file | bank:preset | sha256 |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {f.name} | {f.role} | {f.package} | {f.licence} | {Path(f.path).name} | {f.bank}:{f.preset} | `{f.sha256}` |"
+          for f in fonts),
+        "",
+        *(f"- Test piano {name}: {far['bands_db']} dB from the nearest training piano ({far['nearest_train']}) in "
+          f"third-octave band levels, {far['mfcc_db']} dB in MFCC statistics, on the same passages "
+          "(`pdmx-fusa soundfonts --compare`; docs/pianos.md)." for name, far in test_distances(fonts).items()),
         "",
         "| tool | version |",
         "|---|---|",
