@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import io
 import xml.etree.ElementTree as ET
-import zipfile
 from pathlib import Path
 
 from ..records import ScoreRef
-from . import Rejected
+from ..timing.musicxml import score_bytes
 from .composers import clean
-from .container import _rootfile
 
 
 def title_and_composer(ref: ScoreRef, mei_head: dict[str, str]) -> tuple[str, str]:
@@ -34,20 +32,10 @@ def musicxml_header(path: Path) -> dict[str, str]:
     """``{"title": ..., "composer": ...}`` (each only where stated) of a MusicXML file or .mxl;
     ``{}`` for any other file, or one whose header cannot be read."""
     try:
-        data = _musicxml_bytes(path)
+        data = score_bytes(path)
         return _read_header(data) if data else {}
-    except (ET.ParseError, zipfile.BadZipFile, Rejected, OSError, KeyError, UnicodeError):
+    except (ET.ParseError, OSError, UnicodeError):  # score_bytes itself answers None for a broken archive
         return {}
-
-
-def _musicxml_bytes(path: Path) -> bytes:
-    with path.open("rb") as stream:
-        head = stream.read(4)
-        stream.seek(0)
-        if head.startswith(b"PK"):
-            with zipfile.ZipFile(stream) as archive:
-                return archive.read(_rootfile(archive))
-        return stream.read()
 
 
 def _read_header(data: bytes) -> dict[str, str]:

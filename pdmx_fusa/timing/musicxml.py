@@ -135,7 +135,7 @@ def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
     archive without a readable score). Partwise or timewise. Several parts: measure i is the union
     over parts (length = max). The kind of file is told by its content, not its name. Errors of
     the file system (a missing file) are raised."""
-    data = _score_bytes(Path(path))
+    data = score_bytes(Path(path))
     if data is None:
         return None
     try:
@@ -166,7 +166,7 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _score_bytes(path: Path) -> bytes | None:
+def score_bytes(path: Path) -> bytes | None:
     """The score XML's bytes: the file itself, or an .mxl's rootfile; None when too large or unreadable as a zip."""
     with open(path, "rb") as stream:
         if stream.read(4) in _ZIP_MAGIC:
