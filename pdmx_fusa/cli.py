@@ -150,6 +150,9 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a built dataset folder; repeat to train on several (their train and validation splits)")
     parser.add_argument("--model", choices=("baseline", "fusa"), default="baseline",
                         help="baseline: Dorfer et al. 2018 on snippet pairs; fusa: the page model (default: baseline)")
+    parser.add_argument("--embedding", choices=("linear", "cca"), default="linear",
+                        help="the baseline's embedding layer: linear (default; trains on this data) or cca "
+                             "(Dorfer et al.'s CCA layer, which did not train here: docs/model.md)")
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder: checkpoints, metrics.jsonl, curves.png, model.pt")
     parser.add_argument("--epochs", type=int, default=100, help="epochs at most (default 100; the schedule may stop earlier)")
     parser.add_argument("--batch-size", type=int, default=100, help="pairs per batch (default 100, as Dorfer et al.)")
@@ -157,12 +160,19 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and augmentation (default 0)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA where there is one")
     parser.add_argument("--workers", type=int, default=2, help="data loader worker processes (default 2)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (a resumable checkpoint is written)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many optimiser steps (a resumable checkpoint is written); "
+                             "0 with --resume only writes model.pt from the run's best weights")
     parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16", help="autocast to bfloat16 or not (default bf16)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="channels-last memory format for the convolutions (default: on; faster on CPU)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--patience", type=int,
+                        help="epochs without a lower validation loss before the learning rate halves (default 30, "
+                             "Dorfer et al.'s; a resumed run keeps its own unless this is given)")
     parser.add_argument("--refit-pairs", type=int, default=25_000, help="training pairs the baseline's CCA is refit on at the end")
+    parser.add_argument("--cache-rows", type=int, default=4096,
+                        help="examples kept decoded in memory per loader process, about 0.5 MB each (default 4096; "
+                             "0: all). When all fit, batches draw one pair per example, as MSMD")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -170,12 +180,12 @@ def _train(args: argparse.Namespace) -> int:
     from .model.data import DataError
     from .model.train import TrainConfig, TrainError, train
 
-    cfg = TrainConfig(data=args.data, model=args.model, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
+    cfg = TrainConfig(data=args.data, model=args.model, embedding=args.embedding, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       seed=args.seed, device=args.device, workers=args.workers, max_steps=args.max_steps,
                       precision=args.precision, channels_last=args.channels_last, threads=args.threads,
-                      refit_pairs=args.refit_pairs)
+                      refit_pairs=args.refit_pairs, cache_rows=args.cache_rows or None)
     try:
-        print(f"model: {train(cfg, resume=args.resume, progress=not args.quiet)}")
+        print(f"model: {train(cfg, resume=args.resume, progress=not args.quiet, patience=args.patience)}")
     except (DataError, TrainError) as err:
         raise ConfigError(str(err)) from None
     return 0

@@ -42,7 +42,8 @@ def test_snippet_is_centred_on_the_notehead_and_its_system(pairs):
     row = 0
     page, _ = pairs.decoded(row)
     notes = [n for n in pairs_notes(pairs, row) if n["box"] is not None]
-    for onset, x, y in pairs.candidates[row][:: max(1, len(pairs.candidates[row]) // 12)]:
+    step = max(1, len(pairs.candidates[row]) // 12)
+    for candidate, (onset, x, y) in enumerate(pairs.candidates[row][::step]):
         box = next(n["box"] for n in notes if abs(n["onset"] - onset) < 1e-6)
         blank = Image.new("L", page.size, 255)
         ImageDraw.Draw(blank).rectangle(box, fill=0)
@@ -53,6 +54,8 @@ def test_snippet_is_centred_on_the_notehead_and_its_system(pairs):
         assert abs(rows.mean() - (39.5 + ((box[1] + box[3]) / 2 - y) / per_pixel)) < 1.0
         real = snippet(page, x, y)[0].numpy()
         assert real[int(rows.mean()) - 2: int(rows.mean()) + 3, 47:53].max() > 0.5  # the real page has ink there
+        item = pairs[int(pairs.starts[row]) + candidate * step]["sheet"][0].numpy()  # cut from the page scaled once
+        assert np.abs(item - real).mean() < 0.05 and np.corrcoef(item.ravel(), real.ravel())[0, 1] > 0.9
 
 
 def pairs_notes(pairs, row: int) -> list[dict]:
@@ -65,14 +68,16 @@ def pairs_notes(pairs, row: int) -> list[dict]:
 def test_excerpt_is_centred_on_the_onset(pairs):
     _, signal = pairs.decoded(1)
     full = spectrogram(signal)
+    assert np.array_equal(pairs.prepared(1)[2], full)
     for onset, _, _ in pairs.candidates[1][::25]:
         frame = int(round(onset * 20))
-        cut = excerpt(signal, onset)
+        cut = excerpt(full, onset)
         assert cut.shape == (92, 42)
         assert np.allclose(cut[:, 21], full[:, frame], atol=1e-6)
         inside = slice(max(0, 21 - frame), min(42, 21 + full.shape[1] - frame))  # the frames within the audio
         assert np.allclose(cut[:, inside], full[:, frame - 21 + inside.start: frame - 21 + inside.stop], atol=1e-6)
-    assert np.all(excerpt(signal, 0.0)[:, :19] == 0)  # before the audio: silence
+    assert np.all(excerpt(full, 0.0)[:, :19] == 0)  # before the audio: silence
+    assert np.all(excerpt(full, full.shape[1] / 20)[:, 21:] == 0)  # after it: silence
 
 
 def test_augmentation_is_seeded_per_item_not_by_order(data):
@@ -98,14 +103,31 @@ def test_plain_dataloader_with_two_workers(pairs):
     assert len(set(parallel[0]["row"].tolist())) >= 4  # drawn from several pages
 
 
+def test_persistent_workers_augment_with_the_samplers_epoch(data):
+    """The training loader keeps its workers across epochs: a batch names its items' epoch, so a
+    worker's copy of the dataset augments epoch 1 as a fresh dataset set to epoch 1 does."""
+    from pdmx_fusa.model.train import TrainConfig, loader
+
+    dataset = SnippetPairs([data], "validation", train=True, seed=2, cache_rows=None)
+    batches = loader(dataset, TrainConfig(data=[data], batch_size=20, workers=1), 1)
+    first = next(iter(batches))
+    batches.batch_sampler.epoch = 1
+    second = next(iter(batches))
+    serial = SnippetPairs([data], "validation", train=True, seed=2)
+    serial.set_epoch(1)
+    indices = [index for index, _ in next(iter(batches.batch_sampler))]
+    assert torch.equal(second["sheet"], torch.stack([serial[i]["sheet"] for i in indices]))
+    assert not torch.equal(first["sheet"], second["sheet"])
+
+
 def test_page_pairs_crop_and_pad(data):
     pages = PagePairs([data], "test")
     item = pages[0]
     assert item["sheet"].shape == (1, 384, 272) and item["audio"].shape == (1, 92, PAGE_FRAMES)
-    short = visit_input(np.ones(22050 * 5, np.float32) * 0.1)
-    assert short.shape == (1, 92, PAGE_FRAMES) and short[0, :, 101:].abs().max() == 0 and short[0, :, :99].max() > 0
+    short = visit_input(spectrogram(np.ones(22050 * 5, np.float32) * 0.1))
+    assert short.shape == (1, 92, PAGE_FRAMES) and short[0, :, 100:].abs().max() == 0 and short[0, :, :99].max() > 0
     signal = np.random.default_rng(0).standard_normal(22050 * 60).astype(np.float32)  # 60 s: the middle 40 s
-    assert np.allclose(visit_input(signal)[0].numpy(), spectrogram(signal)[:, 200:1000], atol=1e-6)
+    assert np.allclose(visit_input(spectrogram(signal))[0].numpy(), spectrogram(signal)[:, 200:1000], atol=1e-6)
 
 
 def test_missing_split_names_the_folder(tmp_path):

@@ -24,9 +24,11 @@ def test_baseline_parameters_match_the_published_layer_list():
     norms = sum(2 * b for b in maps[1:])
     per_pathway = convs + norms + 96 * 32 + 2 * 32
     assert per_pathway == 9 * (24 + 24 * 24 + 24 * 48 + 48 * 48 + 48 * 96 + 3 * 96 * 96) + 2 * 528 + 3136 == 331_000
-    model = Baseline()
+    model = Baseline("cca")
     assert sum(p.numel() for p in model.parameters()) == 2 * per_pathway
     assert sum(p.numel() for p in model.cca.parameters()) == 0
+    # the default linear embedding adds one 32 x 32 map with bias per pathway
+    assert sum(p.numel() for p in Baseline().parameters()) == 2 * per_pathway + 2 * (32 * 32 + 32)
 
 
 def test_baseline_layer_shapes():
@@ -40,9 +42,10 @@ def test_baseline_layer_shapes():
                 seen.append((x.shape[1], *x.shape[2:]))
         assert seen == [(w, *hw) for w, hw in zip((24, 48, 96, 96), pooled)]
         assert x.shape == (3, 32)
-    out = Baseline().train()(torch.randn(8, 1, 80, 100), torch.randn(8, 1, 92, 42))
-    assert out["sheet"].shape == out["audio"].shape == (8, 32)
-    assert torch.allclose(out["sheet"].norm(dim=1), torch.ones(8), atol=1e-5)
+    for embedding in ("linear", "cca"):
+        out = Baseline(embedding).train()(torch.randn(40, 1, 80, 100), torch.randn(40, 1, 92, 42))
+        assert out["sheet"].shape == out["audio"].shape == (40, 32)
+        assert torch.allclose(out["sheet"].norm(dim=1), torch.ones(40), atol=1e-5)
 
 
 def test_page_model_shapes():
@@ -147,3 +150,17 @@ def test_gap_pieces_pages_and_wrong_hits_by_hand():
                                    {"meter": np.array([3, 3, 1]), "polyphony": np.array([2, 4, 4])})
     # queries 0 and 2 miss: 0 hits 1 (meter 3 = 3, polyphony 4 != 2); 2 hits 0 (1 != 3, 2 != 4)
     assert wrong == {"wrong": 2, "same_meter": 0.5, "same_polyphony": 0.0, "same_all": 0.0}
+
+
+def test_page_retrieval_by_votes_by_hand():
+    # page p1 has snippets [1,0] and [0.8,0.6]; page p2 has [0,1]; visits: v1 (plays p1), v2 and v3 (play p2)
+    sheet = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    audio = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.0, 1.0]])  # excerpts of v1, v2, v2, v3
+    visits, plays = ["v1", "v2", "v2", "v3"], {"v1": "p1", "v2": "p2", "v3": "p2"}
+    # top 1: p1's snippets hit excerpt 0 (v1) and excerpt 2 (v2, similarity 0.96 > 0.8): a tie of one vote each,
+    # broken by the mean similarity (v1: 0.9 > v2: 0.64) -> rank 1; p2's snippet hits excerpt 1 (v2) -> rank 1
+    found = metrics.page_retrieval_by_votes(sheet, ["p1", "p1", "p2"], audio, visits, plays, top=1)
+    assert found == {"pages": 2, "visits": 3, "R@1": 1.0, "R@10": 1.0, "MRR": 1.0}
+    # visits without a vote rank by similarity below those with one: p1's only vote goes to v2
+    found = metrics.page_retrieval_by_votes(sheet[:1], ["p1"], audio[[1, 2]], ["v1", "v2"], {"v1": "p1", "v2": "p2"}, top=1)
+    assert found["R@1"] == 0.0  # v2's excerpt is nearer p1 and takes the vote

@@ -1,15 +1,19 @@
 """PyTorch datasets over a built dataset's Parquet shards: snippet pairs and page pairs.
 
 The shards are read lazily: building a dataset reads the small columns (no image, audio or MIDI),
-and an item decodes its row's page and audio from its Parquet row group (a few decoded rows are
-kept per process). A dataset is picklable, so any number of ``DataLoader`` workers share it.
+and an item decodes its row's page and audio from its Parquet row group. What an item is cut from
+(the page at the network's scale and the whole visit's spectrogram, about 0.5 MB) is kept for up to
+``cache_rows`` rows per process, so a training run that holds every row decodes each one once. A
+dataset is picklable, so any number of ``DataLoader`` workers share it; an item index may be an
+``(index, epoch)`` pair, so that persistent workers draw each epoch's augmentation.
 
 Snippet pairs (Dorfer et al. 2018, MSMD geometry). One candidate per distinct note onset of a
 row whose notehead is drawn on the page. MSMD's pages were 835 px wide; ours are ``W`` px wide
 (the image's width), so one MSMD pixel is ``s = W / 835`` page pixels. The sheet snippet is the
 window of 160 x 200 MSMD px (``160 s`` x ``200 s`` page px) centred horizontally on the notehead
 and vertically on its system (MSMD cut its snippets from the systems laid end to end), scaled to
-80 x 100, ink 1 and paper 0 (paper beyond the page). Training augmentation: the window scaled by
+80 x 100, ink 1 and paper 0 (paper beyond the page). The page is first scaled once to the
+snippet's scale (418 px wide: 2 MSMD px per pixel), and the window is cut from that. Training augmentation: the window scaled by
 0.95-1.05 and shifted by up to +-5 MSMD px each way; the onset jittered by +-1 frame. The audio
 excerpt is 42 frames (2.1 s) of MSMD's spectrogram (92 bands) with the onset's frame at index 21.
 
@@ -37,7 +41,7 @@ import torch
 from PIL import Image
 
 from ..dataset.schema import SPLITS
-from .spectrogram import FPS, SAMPLE_RATE, frame_count, spectrogram
+from .spectrogram import FPS, SAMPLE_RATE, spectrogram
 
 MSMD_PAGE_WIDTH = 835  # px, the width of MSMD's rendered pages
 SNIPPET_WINDOW = (160, 200)  # MSMD px, height x width
@@ -56,7 +60,8 @@ POLYPHONY = 8  # classes 1 .. 8 notes (more counts as 8)
 PIECE, EXAMPLE = "piece_id", "example_id"
 _META = ["systems", "measures", "notes", "key_fifths", "meter", "polyphony", "score_id", "page", "visit",
          "soundfont", "tempo_ratio", PIECE, EXAMPLE]
-_CACHE_ROWS = 64
+CACHE_ROWS = 64  # default rows kept decoded per process
+SNIPPET_PAGE_WIDTH = round(MSMD_PAGE_WIDTH * SNIPPET_SIZE[0] / SNIPPET_WINDOW[0])  # 418 px: the page at the snippet's scale
 
 
 class DataError(ValueError):
@@ -119,8 +124,9 @@ def _item_rng(seed: int, epoch: int, key: str, index: int) -> np.random.Generato
 class _Shards(torch.utils.data.Dataset):
     """The rows of some shards: their labels at hand, their page and audio decoded on demand."""
 
-    def __init__(self, folders: list[str | Path], split: str, *, train: bool = False, seed: int = 0):
-        self.split, self.train, self.seed, self.epoch = split, train, seed, 0
+    def __init__(self, folders: list[str | Path], split: str, *, train: bool = False, seed: int = 0,
+                 cache_rows: int | None = CACHE_ROWS):
+        self.split, self.train, self.seed, self.epoch, self.cache_rows = split, train, seed, 0, cache_rows
         self.rows: list[Row] = []
         self.candidates: list[np.ndarray] = []
         for shard in shards(list(folders), split):
@@ -145,9 +151,6 @@ class _Shards(torch.utils.data.Dataset):
 
     def decoded(self, row: int) -> tuple[Image.Image, np.ndarray]:
         """Row ``row``'s page (PIL, greyscale) and audio (float32 samples at 22.05 kHz)."""
-        if row in self._cache:
-            self._cache.move_to_end(row)
-            return self._cache[row]
         where = self.rows[row]
         table = pq.ParquetFile(where.shard).read_row_group(where.group, columns=["image", "audio"])
         image, audio = (table.column(name)[where.offset].as_py()["bytes"] for name in ("image", "audio"))
@@ -156,10 +159,26 @@ class _Shards(torch.utils.data.Dataset):
             raise DataError(f"{where.shard}: audio at {rate} Hz; the models need {SAMPLE_RATE} Hz (build with render.sample_rate={SAMPLE_RATE})")
         page = Image.open(io.BytesIO(image)).convert("L")
         page.load()
-        self._cache[row] = (page, signal)
-        if len(self._cache) > _CACHE_ROWS:
-            self._cache.popitem(last=False)
         return page, signal
+
+    def prepared(self, row: int) -> tuple:
+        """What row ``row``'s items are cut from (:meth:`_prepare` of its page and audio), kept for
+        the last ``cache_rows`` rows used (all of them when ``cache_rows`` is None)."""
+        if row in self._cache:
+            self._cache.move_to_end(row)
+            return self._cache[row]
+        self._cache[row] = self._prepare(*self.decoded(row))
+        if self.cache_rows is not None and len(self._cache) > self.cache_rows:
+            self._cache.popitem(last=False)
+        return self._cache[row]
+
+    def _prepare(self, page: Image.Image, signal: np.ndarray) -> tuple:
+        """The page as the items need it, and the whole visit's spectrogram (92, frames)."""
+        raise NotImplementedError
+
+    def _item(self, item) -> tuple[int, int]:
+        """(index, epoch) of an item index that may carry its epoch."""
+        return (int(item[0]), int(item[1])) if isinstance(item, tuple | list) else (int(item), self.epoch)
 
     def _labels(self, row: int) -> dict:
         r = self.rows[row]
@@ -180,13 +199,14 @@ class SnippetPairs(_Shards):
     split : ``train``, ``validation`` or ``test``
     train : augment (window scale and shift, onset jitter), seeded per item
     seed : the augmentation's seed
+    cache_rows : rows kept prepared per process (None: all; about 0.5 MB each)
 
     An item is a dict: ``sheet`` float32 (1, 80, 100), ``audio`` float32 (1, 92, 42), ``row``
     (index into ``rows``), ``piece``, ``page``, ``meter``, ``key``, ``polyphony`` (class indices).
     """
 
-    def __init__(self, folders, split, *, train=False, seed=0):
-        super().__init__(folders, split, train=train, seed=seed)
+    def __init__(self, folders, split, *, train=False, seed=0, cache_rows=CACHE_ROWS):
+        super().__init__(folders, split, train=train, seed=seed, cache_rows=cache_rows)
         counts = np.array([len(c) for c in self.candidates], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(counts)])
         if self.starts[-1] == 0:
@@ -200,15 +220,22 @@ class SnippetPairs(_Shards):
         row = int(np.searchsorted(self.starts, index, "right")) - 1
         return row, index - int(self.starts[row])
 
-    def __getitem__(self, index: int) -> dict:
+    def _prepare(self, page, signal):
+        zoom = SNIPPET_PAGE_WIDTH / page.width
+        small = page.resize((SNIPPET_PAGE_WIDTH, max(1, round(page.height * zoom))), Image.Resampling.BILINEAR)
+        return small, zoom, spectrogram(signal, SAMPLE_RATE)
+
+    def __getitem__(self, item) -> dict:
+        index, epoch = self._item(item)
         row, candidate = self.locate(index)
         onset, x, y = self.candidates[row][candidate]
-        page, signal = self.decoded(row)
+        page, zoom, frames = self.prepared(row)
         scale, dx, dy, jitter = 1.0, 0.0, 0.0, 0
         if self.train:
-            rng = _item_rng(self.seed, self.epoch, self.rows[row].key, candidate)
+            rng = _item_rng(self.seed, epoch, self.rows[row].key, candidate)
             scale, (dx, dy), jitter = rng.uniform(*SCALE_RANGE), rng.uniform(-SHIFT_PX, SHIFT_PX, 2), int(rng.integers(-ONSET_JITTER, ONSET_JITTER + 1))
-        return {"sheet": snippet(page, x, y, scale, dx, dy), "audio": torch.from_numpy(excerpt(signal, onset, jitter))[None], **self._labels(row)}
+        return {"sheet": snippet(page, x * zoom, y * zoom, scale, dx, dy), "audio": torch.from_numpy(excerpt(frames, onset, jitter))[None],
+                **self._labels(row)}
 
 
 def snippet(page: Image.Image, x: float, y: float, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> torch.Tensor:
@@ -234,10 +261,20 @@ def snippet(page: Image.Image, x: float, y: float, scale: float = 1.0, dx: float
     return ink(window.resize(SNIPPET_SIZE[::-1], Image.Resampling.BILINEAR, box=inner))
 
 
-def excerpt(signal: np.ndarray, onset: float, jitter: int = 0) -> np.ndarray:
-    """The 42-frame spectrogram excerpt whose frame 21 holds ``onset`` (s) + ``jitter`` frames, (92, 42)."""
+def frames_window(frames: np.ndarray, start: int, count: int) -> np.ndarray:
+    """Frames ``start .. start + count`` of a spectrogram (bands, n), zeros outside it (silence)."""
+    out = np.zeros((frames.shape[0], count), dtype=np.float32)
+    low, high = max(start, 0), min(start + count, frames.shape[1])
+    if high > low:
+        out[:, low - start: high - start] = frames[:, low:high]
+    return out
+
+
+def excerpt(frames: np.ndarray, onset: float, jitter: int = 0) -> np.ndarray:
+    """The 42-frame excerpt of a visit's spectrogram ``frames`` (92, n) whose frame 21 holds
+    ``onset`` (s) + ``jitter`` frames, (92, 42); frames beyond the visit are silence."""
     centre = int(round(onset * FPS)) + jitter
-    return spectrogram(signal, SAMPLE_RATE, start=centre - EXCERPT_FRAMES // 2, frames=EXCERPT_FRAMES)
+    return frames_window(frames, centre - EXCERPT_FRAMES // 2, EXCERPT_FRAMES)
 
 
 class PagePairs(_Shards):
@@ -248,29 +285,31 @@ class PagePairs(_Shards):
     (1, 92, 800), and the labels of :class:`SnippetPairs`.
     """
 
-    def __init__(self, folders, split, *, train=False, seed=0):
-        super().__init__(folders, split, train=train, seed=seed)
+    def __init__(self, folders, split, *, train=False, seed=0, cache_rows=CACHE_ROWS):
+        super().__init__(folders, split, train=train, seed=seed, cache_rows=cache_rows)
         self.starts = np.arange(len(self.rows) + 1)  # one candidate per row, for RowBatches
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int) -> dict:
-        page, signal = self.decoded(index)
+    def _prepare(self, page, signal):
+        return page_input(page), spectrogram(signal, SAMPLE_RATE)
+
+    def __getitem__(self, item) -> dict:
+        index, epoch = self._item(item)
+        sheet, frames = self.prepared(index)
         start = None
-        if self.train and frame_count(len(signal)) > PAGE_FRAMES:
-            rng = _item_rng(self.seed, self.epoch, self.rows[index].key, 0)
-            start = int(rng.integers(0, frame_count(len(signal)) - PAGE_FRAMES + 1))
-        return {"sheet": page_input(page), "audio": visit_input(signal, start), **self._labels(index)}
+        if self.train and frames.shape[1] > PAGE_FRAMES:
+            rng = _item_rng(self.seed, epoch, self.rows[index].key, 0)
+            start = int(rng.integers(0, frames.shape[1] - PAGE_FRAMES + 1))
+        return {"sheet": sheet, "audio": visit_input(frames, start), **self._labels(index)}
 
 
-def visit_input(signal: np.ndarray, start: int | None = None) -> torch.Tensor:
-    """A visit's audio as the page model's input, float32 (1, 92, 800): 800 frames from ``start``
-    (default: the middle 800), a shorter visit padded with silence at its end."""
-    frames = frame_count(len(signal))
-    start = max(frames - PAGE_FRAMES, 0) // 2 if start is None else start
-    audio = spectrogram(signal, SAMPLE_RATE, start=start, frames=min(frames, PAGE_FRAMES))
-    return torch.from_numpy(np.pad(audio, ((0, 0), (0, PAGE_FRAMES - audio.shape[1]))))[None]
+def visit_input(frames: np.ndarray, start: int | None = None) -> torch.Tensor:
+    """A visit's spectrogram ``frames`` (92, n) as the page model's input, float32 (1, 92, 800):
+    800 frames from ``start`` (default: the middle 800), a shorter visit padded with silence."""
+    start = max(frames.shape[1] - PAGE_FRAMES, 0) // 2 if start is None else start
+    return torch.from_numpy(frames_window(frames, start, PAGE_FRAMES))[None]
 
 
 def page_input(page: Image.Image) -> torch.Tensor:
@@ -334,7 +373,7 @@ class RowBatches(torch.utils.data.Sampler):
                         used.add(item)
                         take -= 1
             if number >= self.start:
-                yield batch
+                yield [(item, self.epoch) for item in batch]
 
 
 def evenly_spaced(n: int, pool: int) -> list[int]:

@@ -1,9 +1,9 @@
 """Embed pages and audio with a trained model: :func:`embed_pages`, :func:`embed_audio`.
 
-Without a checkpoint they use the weights shipped in ``pdmx_fusa/model/weights/`` (``fusa.pt``,
-the page model). A page-model checkpoint embeds whole pages and page-visit audio; a baseline
-checkpoint embeds sheet snippets (160 x 200 MSMD px windows, see :mod:`.data`) and 2.1 s audio
-excerpts (their middle 42 frames).
+Without a checkpoint they use the baseline shipped in ``pdmx_fusa/model/weights/baseline.pt``
+(no page model ships yet: docs/model.md). A baseline checkpoint embeds sheet snippets (160 x 200
+MSMD px windows, see :mod:`.data`) and 2.1 s audio excerpts (their middle 42 frames); a page-model
+checkpoint embeds whole pages and page-visit audio.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ WEIGHTS = Path(__file__).parent / "weights"
 
 
 def _model(checkpoint: str | Path | None, device: str):
-    return load_model(checkpoint if checkpoint is not None else WEIGHTS / "fusa.pt", device)
+    return load_model(checkpoint if checkpoint is not None else WEIGHTS / "baseline.pt", device)
 
 
 def _batched(model_embed, inputs: list[torch.Tensor], device: str, batch_size: int) -> np.ndarray:
@@ -40,7 +40,7 @@ def embed_pages(images: list[np.ndarray], checkpoint: str | Path | None = None, 
     Parameters
     ----------
     images : uint8 arrays (height, width), greyscale, paper white (a dataset's ``image``)
-    checkpoint : a ``model.pt`` (default: the shipped page model)
+    checkpoint : a ``model.pt`` (default: the shipped baseline)
 
     Returns
     -------
@@ -67,7 +67,7 @@ def embed_audio(signals: list[np.ndarray], sample_rate: int = SAMPLE_RATE, check
         raise ValueError(f"embed_audio: audio at {sample_rate} Hz; resample to {SAMPLE_RATE} Hz")
     model = _model(checkpoint, device)
     if model.kind == "fusa":
-        inputs = [visit_input(np.asarray(s, np.float32)) for s in signals]
+        inputs = [visit_input(spectrogram(np.asarray(s, np.float32))) for s in signals]
     else:
         middle = [frame_count(len(s)) // 2 - EXCERPT_FRAMES // 2 for s in signals]
         inputs = [torch.from_numpy(spectrogram(np.asarray(s, np.float32), start=m, frames=EXCERPT_FRAMES))[None] for s, m in zip(signals, middle)]

@@ -5,7 +5,9 @@ as MSMD; 10,000 in the group's later work): R@1, R@5, R@10, R@25, MRR and median
 directions; piece identification (the pool's excerpts of each recording vote with their top 25
 snippets); the modality gap; how often a wrong top hit still has the right meter and polyphony.
 The page model: the same over its page pairs (up to ``pool``), and page retrieval (each distinct
-page against the audio of all page visits: R@1, R@10, MRR).
+page against the audio of all page visits: R@1, R@10, MRR). The baseline retrieves pages too, by
+votes: up to ``PAGE_SNIPPETS`` snippets of each page and as many excerpts of each visit, evenly
+spaced, each snippet voting with its top 25 excerpts (:func:`.metrics.page_retrieval_by_votes`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import json
 from pathlib import Path
 
 from .data import PagePairs, SnippetPairs, evenly_spaced
-from .metrics import cross_modal, modality_gap, page_retrieval, piece_identification, wrong_top_hits
+from .metrics import cross_modal, modality_gap, page_retrieval, page_retrieval_by_votes, piece_identification, wrong_top_hits
 from .train import TrainConfig, device_of, embed_pairs, load_model
 
 POOL = 2000
+PAGE_SNIPPETS = 32
 
 
 def evaluate(checkpoint: str | Path, data: list[str | Path], *, split: str = "test", pool: int = POOL,
@@ -35,12 +38,29 @@ def evaluate(checkpoint: str | Path, data: list[str | Path], *, split: str = "te
               "wrong_top_hit_audio_to_sheet": wrong_top_hits(audio @ sheet.T, {"meter": found["meter"], "polyphony": found["polyphony"]})}
     recordings = [dataset.rows[r].rendition for r in found["row"]]
     result["piece_identification"] = piece_identification(audio, recordings, found["piece"], sheet, found["piece"])
+    if model.kind == "baseline":
+        result["page_retrieval"] = _pages_by_votes(model, dataset, cfg, where, progress)
     if model.kind == "fusa":
         pages = [f"{piece}|{page}" for piece, page in zip(found["piece"], found["page"])]
         first = {page: i for i, page in reversed(list(enumerate(pages)))}
         queries = sorted(first.values())
         result["page_retrieval"] = page_retrieval(sheet[queries], [pages[i] for i in queries], audio, pages)
     return result
+
+
+def _pages_by_votes(model, dataset: SnippetPairs, cfg: TrainConfig, where, progress: bool) -> dict:
+    """The baseline's page retrieval: snippets of each page's first row, excerpts of every row."""
+    indices = [int(dataset.starts[row]) + c for row in range(len(dataset.rows))
+               for c in evenly_spaced(len(dataset.candidates[row]), PAGE_SNIPPETS)]
+    found = embed_pairs(model, dataset, indices, cfg, where, progress, desc=f"embedding {len(indices)} pairs for page retrieval")
+    page_of = [f"{dataset.rows[r].piece}|{dataset.rows[r].page}" for r in found["row"]]
+    first = {}
+    for row, page in zip(found["row"], page_of):
+        first.setdefault(page, row)
+    snippets = [i for i, (row, page) in enumerate(zip(found["row"], page_of)) if first[page] == row]
+    visits = [dataset.rows[r].key for r in found["row"]]
+    return page_retrieval_by_votes(found["sheet"][snippets], [page_of[i] for i in snippets], found["audio"], visits,
+                                   dict(zip(visits, page_of)))
 
 
 def table(result: dict) -> str:

@@ -83,6 +83,39 @@ def page_retrieval(pages: np.ndarray, page_ids: list, audio: np.ndarray, audio_p
             "MRR": float(np.mean(1.0 / rank))}
 
 
+def page_retrieval_by_votes(sheet: np.ndarray, sheet_pages: list, audio: np.ndarray, audio_visits: list,
+                            visit_pages: dict, top: int = 25) -> dict[str, float]:
+    """Page retrieval with snippet embeddings (the baseline): each snippet of a page retrieves its
+    ``top`` excerpts among those of all page visits, which vote for their visits; a page's visits
+    are ranked by votes, ties broken by the mean similarity of the page's snippets to the visit's
+    excerpts (which moves a score by less than half a vote).
+
+    Parameters
+    ----------
+    sheet : (n, d) snippet embeddings; ``sheet_pages[i]`` names snippet i's page
+    audio : (m, d) excerpt embeddings; ``audio_visits[j]`` names excerpt j's visit (one rendition)
+    visit_pages : the page each visit plays
+
+    Returns
+    -------
+    ``pages``, ``visits``, and R@1, R@10 and MRR of each page's best visit
+    """
+    pages, visits = sorted(set(sheet_pages)), sorted(set(audio_visits))
+    page_of = np.array([pages.index(p) for p in sheet_pages])
+    visit_of = np.array([visits.index(v) for v in audio_visits])
+    similarity = sheet @ audio.T
+    hits = np.argsort(-similarity, axis=1, kind="stable")[:, :top]
+    votes = np.zeros((len(pages), len(visits)))
+    np.add.at(votes, (np.repeat(page_of, hits.shape[1]), visit_of[hits].ravel()), 1)
+    by_page = np.eye(len(pages))[page_of].T
+    by_visit = np.eye(len(visits))[visit_of]
+    mean = (by_page @ similarity @ by_visit) / np.outer(by_page.sum(1), by_visit.sum(0))
+    correct = np.array(pages, dtype=object)[:, None] == np.array([visit_pages[v] for v in visits], dtype=object)[None, :]
+    rank = ranks(votes + mean / 2.001, correct)
+    return {"pages": len(pages), "visits": len(visits), "R@1": float(np.mean(rank == 1)),
+            "R@10": float(np.mean(rank <= 10)), "MRR": float(np.mean(1.0 / rank))}
+
+
 def wrong_top_hits(similarity: np.ndarray, labels: dict[str, np.ndarray]) -> dict[str, float]:
     """Of the queries whose top hit is wrong (pair i's partner is candidate i), the share whose top
     hit still has the partner's label, for each label and for all labels at once.

@@ -4,8 +4,8 @@ A run folder holds ``config.json`` (the options), ``epoch-NNN.pt`` with ``epoch-
 it (the options, the training state and the validation figures) after every epoch, ``last.pt``
 (where ``--resume`` continues, also written when ``--max-steps`` stops a run mid-epoch),
 ``metrics.jsonl`` (one line per epoch or stop), ``curves.png`` and, at the end of every
-invocation, ``model.pt``: the weights that did best on validation, for the baseline with its CCA
-layer refit on up to 25,000 training pairs: what ``pdmx-fusa evaluate`` reads.
+invocation, ``model.pt``: the weights that did best on validation (a baseline with the CCA layer
+has it refit on up to 25,000 training pairs): what ``pdmx-fusa evaluate`` reads.
 
 Schedule (Dorfer et al. 2018): Adam, learning rate 0.002, halved after 30 epochs without a lower
 validation loss, five times; the sixth such wait ends training.
@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .baseline import EMBEDDING, Baseline
+from .baseline import EMBEDDING, EMBEDDINGS, Baseline
 from .data import PagePairs, RowBatches, SnippetPairs, evenly_spaced
 from .fusa import HEADS, FusaNet
 from .losses import info_nce, ranking_loss
 from .metrics import cross_modal
 
-MODELS = {"baseline": (Baseline, SnippetPairs), "fusa": (FusaNet, PagePairs)}
+MODELS = {"baseline": SnippetPairs, "fusa": PagePairs}  # each model's training pairs
 AUX_WEIGHT = 0.1
 
 
@@ -43,6 +43,7 @@ class TrainConfig:
 
     data: list[str]
     model: str = "baseline"
+    embedding: str = "linear"  # the baseline's embedding layer: linear or cca (the published one)
     out: str = "runs/baseline"
     epochs: int = 100
     batch_size: int = 100
@@ -59,6 +60,7 @@ class TrainConfig:
     threads: int | None = None  # torch.set_num_threads; None leaves torch's default
     refit_pairs: int = 25_000
     validation_pairs: int = 1_000
+    cache_rows: int | None = 4096  # rows kept prepared per loader process (about 0.5 MB each); None: all
 
 
 @dataclass
@@ -73,6 +75,15 @@ class TrainState:
     halved: int = 0
     done: bool = False
     history: list = field(default_factory=list)
+
+
+def build_model(kind: str, embedding: str = "linear") -> torch.nn.Module:
+    """A fresh model of ``kind`` (``baseline`` with its ``embedding`` layer, or ``fusa``)."""
+    if kind == "baseline":
+        if embedding not in EMBEDDINGS:
+            raise TrainError(f"--embedding {embedding}: choose one of {', '.join(EMBEDDINGS)}")
+        return Baseline(embedding)
+    return FusaNet()
 
 
 def device_of(name: str) -> torch.device:
@@ -105,14 +116,19 @@ def loss_of(model: torch.nn.Module, out: dict, batch: dict, device: torch.device
 
 
 def loader(dataset, cfg: TrainConfig, batches: int, *, epoch: int = 0, start: int = 0):
-    """A plain DataLoader over ``dataset`` in :class:`RowBatches` (seeded by ``cfg.seed`` and ``epoch``):
-    snippet batches of 2 pairs from each of 50 rows, a group of rows serving 2 batches; page batches
-    of distinct pages."""
-    rows_per_batch, reuse = (50, 2) if isinstance(dataset, SnippetPairs) else (cfg.batch_size, 1)
+    """A DataLoader over ``dataset`` in :class:`RowBatches` (seeded by ``cfg.seed`` and the sampler's
+    ``epoch``), its workers kept across epochs (set ``loader.batch_sampler.epoch`` and ``.start``).
+
+    Batches take one pair from each of ``batch_size`` rows, like MSMD's uniform draw, when every
+    row stays prepared in memory (``cfg.cache_rows``); else 2 pairs from each of 50 rows, a group
+    of rows serving 2 batches, so that a page is decoded for 4 pairs. Page batches: distinct pages.
+    """
+    fits = cfg.cache_rows is None or len(dataset.rows) <= cfg.cache_rows
+    rows_per_batch, reuse = (50, 2) if isinstance(dataset, SnippetPairs) and not fits else (cfg.batch_size, 1)
     sampler = RowBatches(dataset, cfg.batch_size, batches, rows_per_batch=rows_per_batch, reuse=reuse,
                          seed=cfg.seed, epoch=epoch, start=start)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
-                                       pin_memory=False, persistent_workers=False)
+                                       pin_memory=False, persistent_workers=cfg.workers > 0)
 
 
 @torch.no_grad()
@@ -195,22 +211,25 @@ def _log(out: Path, record: dict) -> None:
         file.write(json.dumps(record) + "\n")
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, patience: int | None = None) -> Path:
     """Train (or resume) the run ``cfg.out``; returns the path of its ``model.pt``.
 
     Resuming keeps the run's options (``config.json``) but for the data folders, the epochs, the
-    device, workers, threads, ``max_steps`` and ``refit_pairs`` of this call.
+    device, workers, threads, ``max_steps``, ``refit_pairs`` and ``cache_rows`` of this call, and
+    ``patience`` where given (a shorter wait before the learning rate halves, from now on).
     """
     out = Path(cfg.out)
     saved = None
     if resume and (out / "last.pt").is_file():
         # the run's own options hold; only where and how long to run now come from this call
         saved = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
-        now = {k: getattr(cfg, k) for k in ("data", "epochs", "device", "workers", "max_steps", "threads", "refit_pairs")}
+        now = {k: getattr(cfg, k) for k in ("data", "epochs", "device", "workers", "max_steps", "threads", "refit_pairs", "cache_rows")}
         cfg = dataclasses.replace(TrainConfig(**saved["config"]), **now)
+    if patience is not None:
+        cfg = dataclasses.replace(cfg, patience=patience)
     if cfg.model not in MODELS:
         raise TrainError(f"--model {cfg.model}: choose one of {', '.join(MODELS)}")
-    if cfg.model == "baseline" and cfg.batch_size <= EMBEDDING:
+    if cfg.model == "baseline" and cfg.embedding == "cca" and cfg.batch_size <= EMBEDDING:
         raise TrainError(f"--batch-size {cfg.batch_size}: the baseline's CCA layer needs batches larger than its "
                          f"{EMBEDDING} dimensions (a smaller batch is fitted exactly); use 100, as Dorfer et al.")
     if resume and not (out / "last.pt").is_file():
@@ -220,14 +239,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = device_of(cfg.device)
-    model_class, data_class = MODELS[cfg.model]
+    data_class = MODELS[cfg.model]
     torch.manual_seed(cfg.seed)
-    model = model_class().to(device)
+    model = build_model(cfg.model, cfg.embedding).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_set = data_class(cfg.data, "train", train=True, seed=cfg.seed)
-    validation_set = data_class(cfg.data, "validation")
+    train_set = data_class(cfg.data, "train", train=True, seed=cfg.seed, cache_rows=cfg.cache_rows)
+    validation_set = data_class(cfg.data, "validation", cache_rows=cfg.cache_rows)
     validation = evenly_spaced(len(validation_set), cfg.validation_pairs)
+    in_process = dataclasses.replace(cfg, workers=0)  # validation in this process, its rows prepared once a run
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     state = TrainState(lr=cfg.lr)
     out.mkdir(parents=True, exist_ok=True)
@@ -245,10 +265,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
             _log(out, {"event": "cca_init", "pairs": len(indices), "top_correlations": correlations[:5].tolist()})
     per_epoch = max(1, cfg.pairs_per_epoch // cfg.batch_size) if cfg.model == "baseline" else max(1, len(train_set) // cfg.batch_size)
     steps_now = 0
-    while not state.done and state.epoch < cfg.epochs:
-        train_set.set_epoch(state.epoch)
+    batches = loader(train_set, cfg, per_epoch)
+    while not state.done and state.epoch < cfg.epochs and (cfg.max_steps is None or steps_now < cfg.max_steps):
+        batches.batch_sampler.epoch, batches.batch_sampler.start = state.epoch, state.step_in_epoch
         model.train()
-        batches = loader(train_set, cfg, per_epoch, epoch=state.epoch, start=state.step_in_epoch)
         losses, started, pairs = [], time.perf_counter(), 0
         bar = tqdm(batches, desc=f"epoch {state.epoch + 1}/{cfg.epochs}", disable=not progress, leave=False)
         for batch in bar:
@@ -273,7 +293,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
             _log(out, {**record, "event": "stopped"})
             _save(out / "last.pt", model, optimizer, state, cfg, {"torch_rng": torch.get_rng_state()})
             break
-        val_loss, val_mrr = validate(model, validation_set, validation, cfg, device)
+        val_loss, val_mrr = validate(model, validation_set, validation, in_process, device)
         record |= {"validation_loss": val_loss, "validation_mrr": val_mrr}
         _schedule(state, val_loss, optimizer, cfg, model, out)
         state.epoch += 1
@@ -311,7 +331,7 @@ def finish(model, state: TrainState, cfg: TrainConfig, device: torch.device, tra
     if (out / "best.pt").is_file():
         model.load_state_dict(torch.load(out / "best.pt", map_location=device, weights_only=True))
     extra = {}
-    if model.kind == "baseline":
+    if model.kind == "baseline" and model.embedding == "cca":
         train_set.train = False  # the refit sees the pairs as evaluation does
         indices = evenly_spaced(len(train_set), cfg.refit_pairs)
         correlations = model.refit(*gather_features(model, train_set, indices, cfg, device, progress, "CCA refit"))
@@ -329,6 +349,6 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> torch.nn
     if not path.is_file():
         raise TrainError(f"{path}: no checkpoint (train one with `pdmx-fusa train`, or name a .pt file)")
     saved = torch.load(path, map_location=device, weights_only=False)
-    model = MODELS[saved["kind"]][0]()
+    model = build_model(saved["kind"], saved["config"].get("embedding", "cca"))  # checkpoints older than the option hold a CCA layer
     model.load_state_dict(saved["model"])
     return model.to(device).eval()
