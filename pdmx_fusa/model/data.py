@@ -13,9 +13,10 @@ row whose notehead is drawn on the page. MSMD's pages were 835 px wide; ours are
 window of 160 x 200 MSMD px (``160 s`` x ``200 s`` page px) centred horizontally on the notehead
 and vertically on its system (MSMD cut its snippets from the systems laid end to end), scaled to
 80 x 100, ink 1 and paper 0 (paper beyond the page). The page is first scaled once to the
-snippet's scale (418 px wide: 2 MSMD px per pixel), and the window is cut from that. Training augmentation: the window scaled by
-0.95-1.05 and shifted by up to +-5 MSMD px each way; the onset jittered by +-1 frame. The audio
-excerpt is 42 frames (2.1 s) of MSMD's spectrogram (92 bands) with the onset's frame at index 21.
+snippet's scale (418 px wide: 2 MSMD px per pixel), and the window is cut from that. Training
+augmentation: the window scaled by 0.95-1.05 and shifted by up to +-5 MSMD px each way; the onset
+jittered by +-1 frame. The audio excerpt is 42 frames (2.1 s) of MSMD's spectrogram (92 bands)
+with the onset's frame at index 21.
 
 Page pairs (the page model). The page image, scaled to 384 x 272 (height x width; an A4 page's
 aspect), ink 1; the visit's spectrogram cropped or padded to 800 frames (40 s): a longer visit
@@ -82,6 +83,11 @@ class Row:
     meter: int  # index into METERS
     key_fifths: int  # index 0 .. 14
     polyphony: int  # index 0 .. 7
+
+    @property
+    def page_id(self) -> str:
+        """The page the example shows: its visits and renditions share it."""
+        return f"{self.piece}|{self.page}"
 
 
 def shards(folders: list[str | Path], split: str) -> list[Path]:

@@ -41,7 +41,7 @@ def evaluate(checkpoint: str | Path, data: list[str | Path], *, split: str = "te
     if model.kind == "baseline":
         result["page_retrieval"] = _pages_by_votes(model, dataset, cfg, where, progress)
     if model.kind == "fusa":
-        pages = [f"{piece}|{page}" for piece, page in zip(found["piece"], found["page"])]
+        pages = [dataset.rows[r].page_id for r in found["row"]]
         first = {page: i for i, page in reversed(list(enumerate(pages)))}
         queries = sorted(first.values())
         result["page_retrieval"] = page_retrieval(sheet[queries], [pages[i] for i in queries], audio, pages)
@@ -53,7 +53,7 @@ def _pages_by_votes(model, dataset: SnippetPairs, cfg: TrainConfig, where, progr
     indices = [int(dataset.starts[row]) + c for row in range(len(dataset.rows))
                for c in evenly_spaced(len(dataset.candidates[row]), PAGE_SNIPPETS)]
     found = embed_pairs(model, dataset, indices, cfg, where, progress, desc=f"embedding {len(indices)} pairs for page retrieval")
-    page_of = [f"{dataset.rows[r].piece}|{dataset.rows[r].page}" for r in found["row"]]
+    page_of = [dataset.rows[r].page_id for r in found["row"]]
     first = {}
     for row, page in zip(found["row"], page_of):
         first.setdefault(page, row)
