@@ -100,9 +100,8 @@ def page_retrieval_by_votes(sheet: np.ndarray, sheet_pages: list, audio: np.ndar
     -------
     ``pages``, ``visits``, and R@1, R@10 and MRR of each page's best visit
     """
-    pages, visits = sorted(set(sheet_pages)), sorted(set(audio_visits))
-    page_of = np.array([pages.index(p) for p in sheet_pages])
-    visit_of = np.array([visits.index(v) for v in audio_visits])
+    pages, page_of = np.unique(np.asarray(sheet_pages, dtype=object), return_inverse=True)
+    visits, visit_of = np.unique(np.asarray(audio_visits, dtype=object), return_inverse=True)
     similarity = sheet @ audio.T
     hits = np.argsort(-similarity, axis=1, kind="stable")[:, :top]
     votes = np.zeros((len(pages), len(visits)))
@@ -110,7 +109,7 @@ def page_retrieval_by_votes(sheet: np.ndarray, sheet_pages: list, audio: np.ndar
     by_page = np.eye(len(pages))[page_of].T
     by_visit = np.eye(len(visits))[visit_of]
     mean = (by_page @ similarity @ by_visit) / np.outer(by_page.sum(1), by_visit.sum(0))
-    correct = np.array(pages, dtype=object)[:, None] == np.array([visit_pages[v] for v in visits], dtype=object)[None, :]
+    correct = pages[:, None] == np.array([visit_pages[v] for v in visits], dtype=object)[None, :]
     rank = ranks(votes + mean / 2.001, correct)
     return {"pages": len(pages), "visits": len(visits), "R@1": float(np.mean(rank == 1)),
             "R@10": float(np.mean(rank <= 10)), "MRR": float(np.mean(1.0 / rank))}

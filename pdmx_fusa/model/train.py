@@ -115,7 +115,7 @@ def loss_of(model: torch.nn.Module, out: dict, batch: dict, device: torch.device
     return loss + AUX_WEIGHT * torch.stack(aux).mean()
 
 
-def loader(dataset, cfg: TrainConfig, batches: int, *, epoch: int = 0, start: int = 0):
+def loader(dataset, cfg: TrainConfig, batches: int):
     """A DataLoader over ``dataset`` in :class:`RowBatches` (seeded by ``cfg.seed`` and the sampler's
     ``epoch``), its workers kept across epochs (set ``loader.batch_sampler.epoch`` and ``.start``).
 
@@ -125,8 +125,7 @@ def loader(dataset, cfg: TrainConfig, batches: int, *, epoch: int = 0, start: in
     """
     fits = cfg.cache_rows is None or len(dataset.rows) <= cfg.cache_rows
     rows_per_batch, reuse = (50, 2) if isinstance(dataset, SnippetPairs) and not fits else (cfg.batch_size, 1)
-    sampler = RowBatches(dataset, cfg.batch_size, batches, rows_per_batch=rows_per_batch, reuse=reuse,
-                         seed=cfg.seed, epoch=epoch, start=start)
+    sampler = RowBatches(dataset, cfg.batch_size, batches, rows_per_batch=rows_per_batch, reuse=reuse, seed=cfg.seed)
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.workers,
                                        pin_memory=False, persistent_workers=cfg.workers > 0)
 
