@@ -166,6 +166,13 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="channels-last memory format for the convolutions (default: on; faster on CPU)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--lr", type=float, default=0.002, help="Adam's learning rate at the start (default 0.002, Dorfer et al.'s)")
+    parser.add_argument("--init", metavar="C",
+                        help="start a new run from the weights of this checkpoint (a run folder or .pt file, e.g. the shipped "
+                             "pdmx_fusa/model/weights/baseline.pt) instead of random ones: fine-tuning")
+    parser.add_argument("--timbre-db", type=float, default=10.0,
+                        help="training audio through a random equaliser of up to this many dB of level and tilt "
+                             "(default 10; 0: off, as Dorfer et al.): docs/model.md")
     parser.add_argument("--patience", type=int,
                         help="epochs without a lower validation loss before the learning rate halves (default 30, "
                              "Dorfer et al.'s; a resumed run keeps its own unless this is given)")
@@ -183,7 +190,8 @@ def _train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(data=args.data, model=args.model, embedding=args.embedding, out=args.out, epochs=args.epochs, batch_size=args.batch_size,
                       seed=args.seed, device=args.device, workers=args.workers, max_steps=args.max_steps,
                       precision=args.precision, channels_last=args.channels_last, threads=args.threads,
-                      refit_pairs=args.refit_pairs, cache_rows=args.cache_rows or None)
+                      refit_pairs=args.refit_pairs, cache_rows=args.cache_rows or None, lr=args.lr, init=args.init,
+                      timbre_db=args.timbre_db)
     try:
         print(f"model: {train(cfg, resume=args.resume, progress=not args.quiet, patience=args.patience)}")
     except (DataError, TrainError) as err:

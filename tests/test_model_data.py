@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 torch = pytest.importorskip("torch")
 from pdmx_fusa.model.data import (  # noqa: E402
-    PAGE_FRAMES, DataError, PagePairs, RowBatches, SnippetPairs, collate_rows, excerpt, snippet, visit_input,
+    PAGE_FRAMES, DataError, PagePairs, RowBatches, SnippetPairs, collate_rows, excerpt, snippet, timbre, visit_input,
 )
 from pdmx_fusa.model.spectrogram import spectrogram  # noqa: E402
 
@@ -90,6 +90,30 @@ def test_augmentation_is_seeded_per_item_not_by_order(data):
     assert not torch.equal(plain[5]["sheet"], a[0])
     first.set_epoch(1)
     assert not torch.equal(first[5]["sheet"], a[0])
+
+
+def test_timbre_equalises_smoothly_within_its_bounds():
+    """Loud bands move by the equaliser's gain (dB / 20 under log10), at most level + tilt + bump =
+    2.5 x 6 dB, smoothly over the bands, with levels and tilts that vary; silence stays silence."""
+    loud = np.full((92, 4), 4.0, np.float32)  # magnitude 10^4 - 1: log10(1 + g x) - 4 is log10(g) to 1e-4
+    shifts = [20 * (timbre(loud, np.random.default_rng(s), 6.0) - loud)[:, 0] for s in range(50)]
+    assert all(np.abs(d).max() <= 15.01 for d in shifts)
+    assert all(np.abs(np.diff(d)).max() < 1.0 for d in shifts)  # under 1 dB between neighbouring bands
+    assert np.std([d.mean() for d in shifts]) > 2 and np.std([d[-1] - d[0] for d in shifts]) > 3
+    assert np.all(timbre(np.zeros((92, 4), np.float32), np.random.default_rng(0), 6.0) == 0)
+    assert timbre(loud, np.random.default_rng(0), 0.0) is loud
+
+
+def test_timbre_colours_the_training_audio_only(data):
+    """The equaliser draws after the other augmentation: the sheet and the excerpt's place stay as
+    without it; pages' visits are coloured too; evaluation items never."""
+    for kind in (SnippetPairs, PagePairs):
+        plain, coloured = (kind([data], "validation", train=True, seed=3, timbre_db=db) for db in (0, 6))
+        a, b = plain[2], coloured[2]
+        assert torch.equal(a["sheet"], b["sheet"]) and not torch.allclose(a["audio"], b["audio"], atol=1e-3)
+        assert torch.equal(a["audio"] == 0, b["audio"] == 0)
+    evaluation = SnippetPairs([data], "validation")
+    assert torch.equal(evaluation[2]["audio"], SnippetPairs([data], "validation", timbre_db=0)[2]["audio"])
 
 
 def test_plain_dataloader_with_two_workers(pairs):

@@ -116,6 +116,23 @@ def test_user_errors_exit_2(tmp_path, capsys, data):
     assert "--batch-size 32" in capsys.readouterr().err
 
 
+def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, capsys, data):
+    """--init fine-tunes: a new run's weights start as the checkpoint's (here the shipped
+    baseline; --max-steps 0 writes them out untrained); a checkpoint of another model is refused."""
+    from pdmx_fusa.model.embed import WEIGHTS
+    from pdmx_fusa.model.train import load_model
+
+    run = tmp_path / "tuned"
+    assert main(["train", *small(data), "--out", str(run), "--max-steps", "0", "--init", str(WEIGHTS / "baseline.pt")]) == 0
+    shipped, tuned = load_model(WEIGHTS / "baseline.pt").state_dict(), load_model(run).state_dict()
+    assert shipped.keys() == tuned.keys() and all(torch.equal(shipped[k], tuned[k]) for k in shipped)
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0]) == {"event": "init", "from": str(WEIGHTS / "baseline.pt")}
+    capsys.readouterr()
+    assert main(["train", *small(data), "--out", str(tmp_path / "cca"), "--embedding", "cca", "--init", str(run)]) == 2
+    assert f"--init {run}: holds a baseline with the linear embedding, and this run trains --model baseline --embedding cca" in capsys.readouterr().err
+    assert not (tmp_path / "cca" / "config.json").exists()
+
+
 def test_shipped_baseline_retrieves_out_of_the_box(tmp_path, capsys, data):
     """`pdmx-fusa evaluate --data DIR` without a checkpoint reads the baseline shipped in the
     package; on the default's test split (two scores it never saw, the held-out test pianos) it

@@ -18,6 +18,12 @@ augmentation: the window scaled by 0.95-1.05 and shifted by up to +-5 MSMD px ea
 jittered by +-1 frame. The audio excerpt is 42 frames (2.1 s) of MSMD's spectrogram (92 bands)
 with the onset's frame at index 21.
 
+Timbre augmentation (ours, not MSMD's; ``timbre_db``, 0 turns it off): in training, the audio of
+an item passes a random equaliser, so that a model learns the notes rather than the few training
+pianos' colour. Its gain in dB over the bands is a level, a tilt from the lowest to the highest
+band and one cosine bump (half to two cycles over the bands, any phase), each drawn up to
+``timbre_db`` (the bump up to half of it), applied to the magnitudes under ``log10(1 + x)``.
+
 Page pairs (the page model). The page image, scaled to 384 x 272 (height x width; an A4 page's
 aspect), ink 1; the visit's spectrogram cropped or padded to 800 frames (40 s): a longer visit
 gives a random 40 s in training and its middle 40 s in evaluation, a shorter one is padded with
@@ -51,6 +57,7 @@ EXCERPT_FRAMES = 42  # 2.1 s at 20 frames/s
 SCALE_RANGE = (0.95, 1.05)
 SHIFT_PX = 5  # MSMD px
 ONSET_JITTER = 1  # frames
+TIMBRE_DB = 10.0  # the timbre augmentation's largest level, tilt (and twice its bump), dB
 PAGE_SIZE = (384, 272)  # height x width
 PAGE_FRAMES = 800  # 40 s
 KEYS = 15  # key_fifths -7 .. 7
@@ -131,8 +138,9 @@ class _Shards(torch.utils.data.Dataset):
     """The rows of some shards: their labels at hand, their page and audio decoded on demand."""
 
     def __init__(self, folders: list[str | Path], split: str, *, train: bool = False, seed: int = 0,
-                 cache_rows: int | None = CACHE_ROWS):
+                 cache_rows: int | None = CACHE_ROWS, timbre_db: float = TIMBRE_DB):
         self.split, self.train, self.seed, self.epoch, self.cache_rows = split, train, seed, 0, cache_rows
+        self.timbre_db = timbre_db
         self.rows: list[Row] = []
         self.candidates: list[np.ndarray] = []
         for shard in shards(list(folders), split):
@@ -203,16 +211,17 @@ class SnippetPairs(_Shards):
     ----------
     folders : built dataset folders (several are concatenated)
     split : ``train``, ``validation`` or ``test``
-    train : augment (window scale and shift, onset jitter), seeded per item
+    train : augment (window scale and shift, onset jitter, timbre), seeded per item
     seed : the augmentation's seed
     cache_rows : rows kept prepared per process (None: all; about 0.5 MB each)
+    timbre_db : the timbre augmentation's size in dB (:func:`timbre`; 0: none)
 
     An item is a dict: ``sheet`` float32 (1, 80, 100), ``audio`` float32 (1, 92, 42), ``row``
     (index into ``rows``), ``piece``, ``page``, ``meter``, ``key``, ``polyphony`` (class indices).
     """
 
-    def __init__(self, folders, split, *, train=False, seed=0, cache_rows=CACHE_ROWS):
-        super().__init__(folders, split, train=train, seed=seed, cache_rows=cache_rows)
+    def __init__(self, folders, split, *, train=False, seed=0, cache_rows=CACHE_ROWS, timbre_db=TIMBRE_DB):
+        super().__init__(folders, split, train=train, seed=seed, cache_rows=cache_rows, timbre_db=timbre_db)
         counts = np.array([len(c) for c in self.candidates], dtype=np.int64)
         self.starts = np.concatenate([[0], np.cumsum(counts)])
         if self.starts[-1] == 0:
@@ -236,12 +245,15 @@ class SnippetPairs(_Shards):
         row, candidate = self.locate(index)
         onset, x, y = self.candidates[row][candidate]
         page, zoom, frames = self.prepared(row)
-        scale, dx, dy, jitter = 1.0, 0.0, 0.0, 0
-        if self.train:
+        if not self.train:
+            sheet, audio = snippet(page, x * zoom, y * zoom), excerpt(frames, onset)
+        else:
             rng = _item_rng(self.seed, epoch, self.rows[row].key, candidate)
-            scale, (dx, dy), jitter = rng.uniform(*SCALE_RANGE), rng.uniform(-SHIFT_PX, SHIFT_PX, 2), int(rng.integers(-ONSET_JITTER, ONSET_JITTER + 1))
-        return {"sheet": snippet(page, x * zoom, y * zoom, scale, dx, dy), "audio": torch.from_numpy(excerpt(frames, onset, jitter))[None],
-                **self._labels(row)}
+            scale, (dx, dy) = rng.uniform(*SCALE_RANGE), rng.uniform(-SHIFT_PX, SHIFT_PX, 2)
+            jitter = int(rng.integers(-ONSET_JITTER, ONSET_JITTER + 1))
+            sheet = snippet(page, x * zoom, y * zoom, scale, dx, dy)
+            audio = timbre(excerpt(frames, onset, jitter), rng, self.timbre_db)
+        return {"sheet": sheet, "audio": torch.from_numpy(audio)[None], **self._labels(row)}
 
 
 def snippet(page: Image.Image, x: float, y: float, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> torch.Tensor:
@@ -276,6 +288,30 @@ def frames_window(frames: np.ndarray, start: int, count: int) -> np.ndarray:
     return out
 
 
+def timbre(frames: np.ndarray, rng: np.random.Generator, db: float = TIMBRE_DB) -> np.ndarray:
+    """``frames`` (92, n), MSMD's ``log10(1 + x)`` spectrogram, through a random equaliser.
+
+    Parameters
+    ----------
+    frames : float32 array (bands, frames)
+    rng : the item's generator (draws 5 numbers)
+    db : largest level and tilt in dB; the cosine bump up to ``db / 2`` (0: ``frames`` unchanged)
+
+    Returns
+    -------
+    float32 array (bands, frames): ``log10(1 + x * 10 ** (gain / 20))`` of the magnitudes ``x``,
+    ``gain`` in dB per band: level + tilt * u + bump * cos(pi * cycles * (u + 1) + phase),
+    ``u`` from -1 (lowest band) to 1 (highest)
+    """
+    if not db:
+        return frames
+    level, tilt, bump = rng.uniform(-db, db), rng.uniform(-db, db), rng.uniform(-db / 2, db / 2)
+    cycles, phase = rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi)
+    u = np.linspace(-1.0, 1.0, frames.shape[0])
+    gain = 10.0 ** ((level + tilt * u + bump * np.cos(np.pi * cycles * (u + 1) + phase)) / 20)
+    return np.log10(1 + np.expm1(frames * np.log(10)) * gain[:, None]).astype(np.float32)
+
+
 def excerpt(frames: np.ndarray, onset: float, jitter: int = 0) -> np.ndarray:
     """The 42-frame excerpt of a visit's spectrogram ``frames`` (92, n) whose frame 21 holds
     ``onset`` (s) + ``jitter`` frames, (92, 42); frames beyond the visit are silence."""
@@ -287,12 +323,12 @@ class PagePairs(_Shards):
     """Page image / page-visit audio pairs, one per example (row).
 
     Parameters as for :class:`SnippetPairs`; ``train`` draws a random 40 s of a longer visit
-    (else its middle 40 s). An item: ``sheet`` float32 (1, 384, 272), ``audio`` float32
-    (1, 92, 800), and the labels of :class:`SnippetPairs`.
+    (else its middle 40 s) and the timbre augmentation. An item: ``sheet`` float32
+    (1, 384, 272), ``audio`` float32 (1, 92, 800), and the labels of :class:`SnippetPairs`.
     """
 
-    def __init__(self, folders, split, *, train=False, seed=0, cache_rows=CACHE_ROWS):
-        super().__init__(folders, split, train=train, seed=seed, cache_rows=cache_rows)
+    def __init__(self, folders, split, *, train=False, seed=0, cache_rows=CACHE_ROWS, timbre_db=TIMBRE_DB):
+        super().__init__(folders, split, train=train, seed=seed, cache_rows=cache_rows, timbre_db=timbre_db)
         self.starts = np.arange(len(self.rows) + 1)  # one candidate per row, for RowBatches
 
     def __len__(self) -> int:
@@ -304,11 +340,12 @@ class PagePairs(_Shards):
     def __getitem__(self, item) -> dict:
         index, epoch = self._item(item)
         sheet, frames = self.prepared(index)
-        start = None
-        if self.train and frames.shape[1] > PAGE_FRAMES:
-            rng = _item_rng(self.seed, epoch, self.rows[index].key, 0)
-            start = int(rng.integers(0, frames.shape[1] - PAGE_FRAMES + 1))
-        return {"sheet": sheet, "audio": visit_input(frames, start), **self._labels(index)}
+        if not self.train:
+            return {"sheet": sheet, "audio": visit_input(frames), **self._labels(index)}
+        rng = _item_rng(self.seed, epoch, self.rows[index].key, 0)
+        start = int(rng.integers(0, frames.shape[1] - PAGE_FRAMES + 1)) if frames.shape[1] > PAGE_FRAMES else None
+        audio = timbre(visit_input(frames, start)[0].numpy(), rng, self.timbre_db)
+        return {"sheet": sheet, "audio": torch.from_numpy(audio)[None], **self._labels(index)}
 
 
 def visit_input(frames: np.ndarray, start: int | None = None) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from .baseline import EMBEDDING, EMBEDDINGS, Baseline
-from .data import PagePairs, RowBatches, SnippetPairs, evenly_spaced
+from .data import TIMBRE_DB, PagePairs, RowBatches, SnippetPairs, evenly_spaced
 from .fusa import HEADS, FusaNet
 from .losses import info_nce, ranking_loss
 from .metrics import cross_modal
@@ -61,6 +61,12 @@ class TrainConfig:
     refit_pairs: int = 25_000
     validation_pairs: int = 1_000
     cache_rows: int | None = 4096  # rows kept prepared per loader process (about 0.5 MB each); None: all
+    timbre_db: float = TIMBRE_DB  # the training audio's random equaliser (data.timbre); 0: none
+    init: str | None = None  # a checkpoint whose weights a new run starts from (fine-tuning)
+
+
+# what a run saved before an option existed did without it
+BEFORE = {"timbre_db": 0.0, "init": None}
 
 
 @dataclass
@@ -223,7 +229,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, pati
         # the run's own options hold; only where and how long to run now come from this call
         saved = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
         now = {k: getattr(cfg, k) for k in ("data", "epochs", "device", "workers", "max_steps", "threads", "refit_pairs", "cache_rows")}
-        cfg = dataclasses.replace(TrainConfig(**saved["config"]), **now)
+        cfg = dataclasses.replace(TrainConfig(**{**BEFORE, **saved["config"]}), **now)
     if patience is not None:
         cfg = dataclasses.replace(cfg, patience=patience)
     if cfg.model not in MODELS:
@@ -243,7 +249,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, pati
     model = build_model(cfg.model, cfg.embedding).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_set = data_class(cfg.data, "train", train=True, seed=cfg.seed, cache_rows=cfg.cache_rows)
+    train_set = data_class(cfg.data, "train", train=True, seed=cfg.seed, cache_rows=cfg.cache_rows, timbre_db=cfg.timbre_db)
     validation_set = data_class(cfg.data, "validation", cache_rows=cfg.cache_rows)
     validation = evenly_spaced(len(validation_set), cfg.validation_pairs)
     in_process = dataclasses.replace(cfg, workers=0)  # validation in this process, its rows prepared once a run
@@ -256,8 +262,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, pati
         state = TrainState(**saved["state"])
         torch.set_rng_state(saved["torch_rng"])
     else:
+        if cfg.init:
+            _initialise(model, cfg, device)
         (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n", encoding="utf-8")
-        if cfg.model == "fusa":
+        if cfg.init:
+            _log(out, {"event": "init", "from": str(cfg.init)})
+        elif cfg.model == "fusa":
             indices = evenly_spaced(len(train_set), 2048)
             features = gather_features(model, train_set, indices, cfg, device, progress, "CCA init", batch_statistics=True)
             correlations = model.init_projections(*features)
@@ -307,6 +317,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, pati
         if cfg.max_steps is not None and steps_now >= cfg.max_steps:
             break
     return finish(model, state, cfg, device, train_set, out, progress)
+
+
+def _initialise(model, cfg: TrainConfig, device: torch.device) -> None:
+    """Load the weights of checkpoint ``cfg.init`` (of the same model and embedding) into ``model``."""
+    start = load_model(cfg.init, device)
+    if start.kind != model.kind or getattr(start, "embedding", None) != getattr(model, "embedding", None):
+        made = f"baseline with the {start.embedding} embedding" if start.kind == "baseline" else f"{start.kind} model"
+        raise TrainError(f"--init {cfg.init}: holds a {made}, and this run trains --model {cfg.model}"
+                         + (f" --embedding {cfg.embedding}" if cfg.model == "baseline" else ""))
+    model.load_state_dict(start.state_dict())
 
 
 def _schedule(state: TrainState, val_loss: float, optimizer, cfg: TrainConfig, model, out: Path) -> None:
