@@ -130,7 +130,7 @@ def test_init_starts_a_new_run_from_a_checkpoints_weights(tmp_path, capsys, data
     capsys.readouterr()
     assert main(["train", *small(data), "--out", str(tmp_path / "cca"), "--embedding", "cca", "--init", str(run)]) == 2
     assert f"--init {run}: holds a baseline with the linear embedding, and this run trains --model baseline --embedding cca" in capsys.readouterr().err
-    assert not (tmp_path / "cca" / "config.json").exists()
+    assert not (tmp_path / "cca").exists()  # refused before anything is written
 
 
 def test_shipped_baseline_retrieves_out_of_the_box(tmp_path, capsys, data):

@@ -249,6 +249,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, pati
     model = build_model(cfg.model, cfg.embedding).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.init and not saved:
+        _initialise(model, cfg, device)  # a wrong checkpoint fails before any data is read or file written
     train_set = data_class(cfg.data, "train", train=True, seed=cfg.seed, cache_rows=cfg.cache_rows, timbre_db=cfg.timbre_db)
     validation_set = data_class(cfg.data, "validation", cache_rows=cfg.cache_rows)
     validation = evenly_spaced(len(validation_set), cfg.validation_pairs)
@@ -262,8 +264,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, pati
         state = TrainState(**saved["state"])
         torch.set_rng_state(saved["torch_rng"])
     else:
-        if cfg.init:
-            _initialise(model, cfg, device)
         (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n", encoding="utf-8")
         if cfg.init:
             _log(out, {"event": "init", "from": str(cfg.init)})
