@@ -68,6 +68,31 @@ def test_card_parses_with_huggingface_hub(default_build):
     assert "@inproceedings{long2025pdmx" in card.text and "@misc{pdmx_fusa" in card.text
 
 
+def test_card_counts_notes_and_notehead_pairs(default_build):
+    """The counts table gives, per split and in total, the notes the examples play and the notes
+    whose notehead is drawn on the page (notehead↔onset pairs), as recounted from the shards."""
+    text = (default_build.out / "README.md").read_text(encoding="utf-8")
+    header = "| split | scores | pages | examples | measures | notes | notehead↔onset pairs | hours of audio | bytes |"
+    assert header in text
+    table = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                           for line in text.split(header, 1)[1].splitlines()[2:] if line.startswith("|"))}
+    recount = collections.Counter()
+    for split, rows in default_build.rows.items():
+        notes = [note for row in rows for note in row["notes"]]
+        assert int(table[split][5]) == len(notes)
+        assert int(table[split][6]) == sum(note["box"] is not None for note in notes) > 0
+        recount["notes"] += len(notes)
+    assert int(table["total"][5]) == recount["notes"]
+
+
+def test_card_says_where_the_timing_comes_from(default_build):
+    """The card names the source of its times as the build makes them: the MusicXML's own measure
+    lengths, tempo marks and repeats (the timeline stage), Verovio's timing for MEI and Humdrum."""
+    text = (default_build.out / "README.md").read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("- Timing:"))
+    assert "MusicXML" in line and "Verovio" in line and "timemap positions" not in line
+
+
 def test_card_says_how_far_each_test_piano_is(default_build):
     """Every test soundfont of the build has its distance to the nearest training piano in the card
     (measured by `pdmx-fusa soundfonts --compare`), and that distance is a real one (> 3 dB, the

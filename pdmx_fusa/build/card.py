@@ -126,7 +126,7 @@ def write_card(
     }
     total = SplitStats()
     for s in stats.values():
-        for field in ("examples", "scores", "pages", "measures", "audio_seconds", "bytes"):
+        for field in ("examples", "scores", "pages", "measures", "notes", "noteheads", "audio_seconds", "bytes"):
             setattr(total, field, getattr(total, field) + getattr(s, field))
     lines = [
         "---",
@@ -148,11 +148,17 @@ def write_card(
         "",
         "## Counts",
         "",
-        "| split | scores | pages | examples | measures | hours of audio | bytes |",
-        "|---|---|---|---|---|---|---|",
+        "| split | scores | pages | examples | measures | notes | notehead↔onset pairs | hours of audio | bytes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in [*stats.items(), ("total", total)]:
-        lines.append(f"| {name} | {s.scores} | {s.pages} | {s.examples} | {s.measures} | {s.audio_seconds / 3600:.2f} | {s.bytes} |")
+        lines.append(f"| {name} | {s.scores} | {s.pages} | {s.examples} | {s.measures} | {s.notes} | {s.noteheads} | "
+                     f"{s.audio_seconds / 3600:.2f} | {s.bytes} |")
+    lines += [
+        "",
+        "Notes count every note an example plays; notehead↔onset pairs those whose notehead is drawn on "
+        "its page (a `box`), once per example, so once per rendition of a page visit.",
+    ]
     lines += [
         "",
         "## Sources and licences",
@@ -172,8 +178,10 @@ def write_card(
         f"{cfg.render.release_tail_s} s. Tempo ratios: train {list(cfg.render.train_tempo_ratios)}, validation and test "
         f"{list(cfg.render.eval_tempo_ratios)}; {cfg.render.renditions_per_visit} rendition(s) per page visit, drawn "
         "with a seed from the score id.",
-        "- Timing: measure onsets are Verovio's timemap positions through the tempo map of the same MIDI that was "
-        "synthesised.",
+        "- Timing: for MusicXML, the score's own measure lengths, tempo marks (at their positions), fermatas and "
+        "performed order (repeats, voltas, D.C., D.S., Fine, Coda), read from the MusicXML, with Verovio's renditions "
+        "of the measures laid onto them; for MEI and Humdrum, Verovio's timemap. Measure and note times are those of "
+        "the MIDI that was synthesised.",
         f"- Splits: by piece (`piece_id`: PDMX duplicate group, else composer surname and normalised title), validation "
         f"{cfg.splits.validation}, test {cfg.splits.test}; test audio uses test soundfonts only.",
         "",

@@ -52,6 +52,8 @@ class SplitStats:
     scores: int = 0
     pages: int = 0
     measures: int = 0
+    notes: int = 0  # notes the examples play (every MIDI note-on)
+    noteheads: int = 0  # of them, those whose notehead is drawn on the example's page (a `box`)
     audio_seconds: float = 0.0
     bytes: int = 0
     shards: int = 0
@@ -91,6 +93,9 @@ def write_shards(staged: dict[str, list[tuple[str, Path]]], out: Path, max_shard
                     s.examples += table.num_rows
                     s.pages += len(set(zip(table["score_id"].to_pylist(), table["page"].to_pylist())))
                     s.measures += pc.sum(pc.list_value_length(table["measures"])).as_py()
+                    notes = pc.list_flatten(table["notes"])
+                    s.notes += len(notes)
+                    s.noteheads += len(notes) - pc.struct_field(notes, "box").null_count
                     s.audio_seconds += pc.sum(table["duration"]).as_py()
             s.bytes += target.stat().st_size
     return stats
