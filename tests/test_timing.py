@@ -58,6 +58,11 @@ def lengths(name: str) -> list[float]:
         ("overfull.musicxml", list(range(11))),
         ("two_parts.musicxml", [0, 1, 0, 1, 2]),
         ("timewise.musicxml", [0, 1, 0, 1]),
+        # a To Coda written as "To" and a coda sign, or as "To Coda" beside one, at the end of m2
+        ("to_coda_sign.musicxml", [0, 1, 2, 3, 0, 1, 4, 5]),
+        ("to_coda_words_and_sign.musicxml", [0, 1, 2, 3, 0, 1, 4, 5]),
+        ("coda_signs_only.musicxml", [0, 1, 2, 3, 0, 1, 4, 5]),  # no To Coda: the first of two signs is it
+        ("ending_numbers_in_text.musicxml", [0, 1, 2, 1, 3, 4]),
     ],
 )
 def test_performed_order(name, performed):
@@ -83,7 +88,7 @@ def test_lengths(name, expected):
 
 def test_every_fixture_reads():
     names = sorted(p.name for p in FIXTURES.glob("*.musicxml"))
-    assert len(names) == 20
+    assert len(names) == 24
     for name in names:
         measures = read_musicxml(FIXTURES / name)
         assert measures and all(m.length > 0 for m in measures), name
@@ -160,8 +165,6 @@ def test_unfold_edge_cases():
     assert indices(score(F, {"segno": True}, B, {"dalsegno": True})) == [0, 1, 2, 0, 1, 2, 3, 1, 2, 3]
     # each jump mark jumps once
     assert indices(score({}, {"dacapo": True}, {"dacapo": True})) == [0, 1, 0, 1, 2, 0, 1, 2]
-    # no To Coda, two coda marks: the first is the To Coda
-    assert indices(score({}, {"coda": True}, {"dacapo": True}, {"coda": True}, {})) == [0, 1, 2, 0, 1, 3, 4]
     # To Coda and coda before any jump do nothing; a coda mark with no target after it is ignored
     assert indices(score({"tocoda": True}, {"dacapo": True})) == [0, 1, 0, 1]
     # endings that belong to no repeat are played once, like any measure

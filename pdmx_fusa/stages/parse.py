@@ -18,6 +18,7 @@ import verovio
 from ..config import ParseConfig
 from ..audio.midi import Midi, Note, TempoMap, read_midi
 from ..records import Measure, PageLabels, Performed, Score, ScoreRef
+from ..timing.musicxml import read_musicxml
 from . import Rejected
 from .container import check_container
 from .dynamics import score_marks
@@ -29,6 +30,7 @@ MEI = "{http://www.music-encoding.org/ns/mei}"
 RESOURCES = str(Path(verovio.__file__).parent / "data")
 METER_SYMBOLS = {"common": "4/4", "cut": "2/2"}
 _MEASURE_IN_SVG = re.compile(r'<g id="([^"]+)" class="measure')
+_EXPANSION = re.compile(r"<expansion\b[^>]*/>|<expansion\b.*?</expansion>", re.S)  # MEI's played order of sections
 
 verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar; reasons are ours
 
@@ -66,9 +68,13 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     svgs = tuple(toolkit.renderToSVG(page) for page in range(1, pages + 1))
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
     measures = tuple(Measure(m.id, m.number, page_of.get(m.id, -1), m.key_fifths, m.meter) for m in measures)
-    with _quiet_stderr():  # its MIDI writer prints an error per overflowing delta time, repaired below
-        midi = read_midi(base64.b64decode(toolkit.renderToMIDI()))
-    performance, duration, midi, timemap = _perform(toolkit, midi, cfg)  # midi: repaired where Verovio's is off
+    performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)  # midi: repaired where Verovio's is off
+    if _unplayed(measures, performance) and read_musicxml(ref.path) is not None:
+        # Verovio's playback skips measures of this MusicXML (endings it cannot number): play its
+        # MEI through, every measure once; the timeline stage lays out the MusicXML's own order
+        toolkit = new_toolkit(cfg)
+        toolkit.loadData(_EXPANSION.sub("", mei))
+        performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
     notes = perform_notes(toolkit, midi, performance, timemap)
     # velocities from the marks (what the MIDI below plays and the notes column carries), and fermatas
@@ -87,6 +93,17 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         duration=duration,
         fermatas=fermatas,
     )
+
+
+def _midi(toolkit: verovio.toolkit) -> Midi:
+    with _quiet_stderr():  # its MIDI writer prints an error per overflowing delta time, repaired by _perform
+        return read_midi(base64.b64decode(toolkit.renderToMIDI()))
+
+
+def _unplayed(measures: tuple[Measure, ...], performance: tuple[Performed, ...]) -> bool:
+    """Whether a measure with music on a page is missing from Verovio's performance."""
+    played = {p.engraved_id for p in performance}
+    return any(m.id not in played and m.page >= 0 for m in measures)
 
 
 @contextlib.contextmanager

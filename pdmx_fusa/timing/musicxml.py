@@ -40,9 +40,12 @@ parts; a grace note lasts 0); a fermata over a barline is (0 or the measure's le
 
 Jump marks, per ``<direction>``: its ``<sound>`` attributes ``segno``, ``coda``, ``fine`` (any
 value but "no"), ``dacapo="yes"``, ``dalsegno``, ``tocoda`` decide. Only when that sound gives
-none of these (or there is none) do the direction's symbols and words count: a ``<segno/>``
-symbol is a segno, a ``<coda/>`` symbol a coda, and the words (all ``<words>`` of the direction
-joined, case-insensitive, surrounding punctuation and symbols stripped) by these rules:
+none of these (or there is none) do the direction's symbols and words count. Its words and
+symbols are read as one text, in their order, a symbol as its name ("To" and a ``<coda/>`` read
+"To coda"; all ``<words>`` joined, case-insensitive, surrounding punctuation and symbols
+stripped). Where that text says D.C., D.S. or To Coda, the symbols are part of the sign ("To
+Coda ⊕", "D.S. al Coda 𝄌") and mark nothing themselves; otherwise a ``<segno/>`` symbol is a
+segno, a ``<coda/>`` symbol a coda, and the words alone count, by these rules:
 
 - D.C.: the text holds "D.C." (also "D. C.", "DC" alone at the start) or "da capo" as words:
   "D.C. al Fine", "Menuetto D.C.", "Da Capo al Coda";
@@ -53,7 +56,9 @@ joined, case-insensitive, surrounding punctuation and symbols stripped) by these
 
 A segno or coda written at the very end of a measure (at or past its length, as a right-barline
 ``<segno/>``/``<coda/>`` is) marks the next measure. Fine, D.C., D.S. and To Coda act at the end
-of the measure that holds them, wherever in it they stand.
+of the measure that holds them, wherever in it they stand. A score with no To Coda but two or
+more coda marks has its first coda mark as its To Coda, held by the measure it is written in
+(a coda sign at the end of a measure is where a To Coda usually stands).
 
 Repeats from ``<barline><repeat direction=... times=...>`` (``times`` defaults to 2, and is read
 as 1..100), and ``<sound forward-repeat="yes">``; a forward repeat written on a right barline
@@ -95,6 +100,7 @@ _UNITS = {  # <beat-unit> in quarter notes
 }
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MARKS = ("segno", "coda", "fine", "dacapo", "dalsegno", "tocoda")
+_JUMPS = {"dacapo", "dalsegno", "tocoda"}
 # Word rules (text lower-cased, whitespace collapsed, surrounding punctuation/symbols stripped).
 _DACAPO = re.compile(r"(?:^|\s)(?:d\.\s?c\b\.?|da\s+capo\b)|^dc\b")
 _DALSEGNO = re.compile(r"(?:^|\s)(?:d\.\s?s\b\.?|dal\s+segno\b)|^ds\b")
@@ -599,22 +605,27 @@ def _direction(direction, pos: float, divisions: float, tempos: list, marks: lis
         said, has_tempo = _sound(sound, pos, divisions, tempos, marks, t, offset)
     words: list[str] = []
     symbols: list[str] = []
+    text: list[str] = []  # words and symbols in their order, a symbol as its name
     for kind in direction.iterchildren(t.direction_type):
         for child in kind:
             tag = child.tag
             if tag == t.words:
                 if child.text:
                     words.append(child.text)
-            elif tag == t.segno:
-                symbols.append("segno")
-            elif tag == t.coda:
-                symbols.append("coda")
+                    text.append(child.text)
+            elif tag == t.segno or tag == t.coda:
+                symbols.append("segno" if tag == t.segno else "coda")
+                text.append(symbols[-1])
             elif tag == t.metronome and not has_tempo:
                 bpm = _metronome(child, t)
                 if bpm:
                     tempos.append((at, bpm))
                     has_tempo = True
     if said:
+        return
+    jumps = word_marks(" ".join(text)) & _JUMPS if symbols else set()
+    if jumps:
+        marks.extend((kind, at) for kind in sorted(jumps))  # its symbols are part of the sign
         return
     for kind in symbols:
         marks.append((kind, at))
@@ -671,19 +682,28 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
     forward = [False] * count
     backward = [0] * count  # times, 0: none
     marks: list[set[str]] = [set() for _ in range(count)]
+    codas: dict[int, set[int]] = {}  # measure a coda mark is written in -> the measures it marks
     for part in parts:
         for i, pm in enumerate(part[:count]):
             forward[i] |= pm.forward
             if pm.backward:
                 backward[i] = max(backward[i], pm.times)
             marks[i] |= pm.marks
+            later = min(i + 1, count - 1)
             if i + 1 < count:
                 forward[i + 1] |= pm.next_forward
-                marks[i + 1].update(pm.next_marks)
-            else:
-                marks[i].update(pm.next_marks)
+            marks[later].update(pm.next_marks)
+            if "coda" in pm.marks:
+                codas.setdefault(i, set()).add(i)
+            if "coda" in pm.next_marks:
+                codas.setdefault(i, set()).add(later)
             if pm.previous_backward and i > 0:
                 backward[i - 1] = max(backward[i - 1], pm.previous_backward)
+    if len(codas) >= 2 and not any("tocoda" in m for m in marks):
+        first = min(codas)  # no To Coda written: the first coda mark is it, where it is written
+        marks[first].add("tocoda")
+        for i in codas.pop(first) - set().union(*codas.values()):
+            marks[i].discard("coda")
     result = []
     for i in range(count):
         here = [part[i] for part in parts if i < len(part)]

@@ -24,8 +24,8 @@ Conventions (those of common practice; where sources disagree, the choice is nam
 - **al Fine, al Coda.** After a jump, the music stops at the end of the first Fine measure
   played, and at the first To Coda measure played it jumps (once) to the first coda measure
   after it. The words "al Fine" / "al Coda" need not be written: MusicXML's ``<sound>`` never
-  says them, so a Fine or a To Coda is honoured after any D.C. or D.S. Where a score has no To
-  Coda but two or more coda marks, the first coda mark is the To Coda. Before any jump, Fine,
+  says them, so a Fine or a To Coda is honoured after any D.C. or D.S. (A score that writes its
+  To Coda as a plain coda mark has it read as one by :mod:`.musicxml`.) Before any jump, Fine,
   To Coda and coda marks do nothing (a Fine without D.C. or D.S. is ignored).
 
 A score with none of these plays each measure once, in order. The output never exceeds
@@ -69,9 +69,6 @@ def unfold(measures: tuple[XmlMeasure, ...]) -> tuple[tuple[int, int], ...]:
     segnos = [i for i, m in enumerate(measures) if m.segno]
     codas = [i for i, m in enumerate(measures) if m.coda]
     tocodas = {i for i, m in enumerate(measures) if m.tocoda}
-    if not tocodas and len(codas) >= 2:
-        tocodas = {codas[0]}
-    codas = [i for i in codas if i not in tocodas]
 
     limit = max(10_000, 20 * n)
     played = [0] * n
