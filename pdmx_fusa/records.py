@@ -37,6 +37,7 @@ class Measure:
     page: int  # 0-based page index
     key_fifths: int  # key signature in effect: sharps > 0, flats < 0
     meter: str  # time signature in effect, e.g. "3/4"; "" when none is given
+    written: int = 1  # the written measures it engraves: more than 1 for a multiple rest
 
 
 @dataclass(frozen=True)

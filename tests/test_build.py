@@ -16,6 +16,7 @@ import pytest
 
 from conftest import build
 from invariants import card_splits, check_config, check_midi, check_validated, onset_errors, soundfont_roles, validated
+from pdmx_fusa.audio.midi import TICKS_PER_SECOND
 from pdmx_fusa.dataset.validate.integrity import card_metadata
 from pdmx_fusa.dataset.validate.onsets import TOLERANCE
 
@@ -126,8 +127,10 @@ def test_measures_follow_the_score_timing(default_build):
             _, measures = by_key[(row["page"], row["visit"])]
             ratio, start = row["tempo_ratio"], measures[0].onset
             assert [m["engraved_id"] for m in row["measures"]] == [p.engraved_id for p in measures]
-            assert [m["onset"] for m in row["measures"]] == pytest.approx([(p.onset - start) / ratio for p in measures], abs=1e-4)
-            assert row["measures"][-1]["offset"] == pytest.approx((measures[-1].offset - start) / ratio, abs=1e-4)
+            # on the passage MIDI's tick grid, as its notes are: within half a tick
+            grid = 0.5 / TICKS_PER_SECOND + 1e-5
+            assert [m["onset"] for m in row["measures"]] == pytest.approx([(p.onset - start) / ratio for p in measures], abs=grid)
+            assert row["measures"][-1]["offset"] == pytest.approx((measures[-1].offset - start) / ratio, abs=grid)
             assert row["duration"] == pytest.approx(
                 (measures[-1].offset - start) / ratio + default_build.cfg.render.release_tail_s, abs=1e-3
             )
@@ -135,6 +138,18 @@ def test_measures_follow_the_score_timing(default_build):
 
 
 # --- splits -----------------------------------------------------------------------------------------
+
+
+def test_every_note_begins_inside_its_measure(default_build):
+    """docs/dataset.md: each note's onset lies in its measure, exactly (no tolerance), in every
+    rendition: the measure times are on the MIDI's tick grid, as the note times are."""
+    outside = [
+        (row["example_id"], note["pitch"], note["onset"], row["measures"][note["measure"]]["onset"])
+        for row in default_build.all_rows()
+        for note in row["notes"]
+        if not row["measures"][note["measure"]]["onset"] <= note["onset"] < row["measures"][note["measure"]]["offset"]
+    ]
+    assert not outside, outside[:5]
 
 
 def test_splits(default_build):

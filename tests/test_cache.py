@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+import pdmx_fusa
+
 from conftest import build, build_config
 from pdmx_fusa.audio.soundfonts import read_soundfonts
 from pdmx_fusa.build import process as process_module
@@ -23,7 +25,7 @@ from pdmx_fusa.build.shards import stage
 from pdmx_fusa.files import write_atomic
 from pdmx_fusa.records import Failure, ScoreRef
 from pdmx_fusa.sources import embedded
-from pdmx_fusa.versions import tool_versions
+from pdmx_fusa.versions import code_digest, tool_versions
 
 # Three of the smallest embedded scores, a few seconds to build together.
 SMALL = ("theoryExercises/TriadExercise.mxl", "schoenberg/opus19/movement6.mxl", "mozart/k545/movement1_exposition.mxl")
@@ -245,3 +247,18 @@ def test_a_cached_failure_names_the_file_where_it_is_now(tmp_path):
     save(tmp_path, "cd" + "1" * 62, dataclasses.replace(ref, path=old), {"failure": failure}, run)
     found = lookup(tmp_path, "cd" + "1" * 62, ref, run)["failure"]
     assert (found.path, found.reason) == (ref.path, f"OSError: cannot read {ref.path}")
+
+
+def test_the_key_changes_with_the_code_that_builds(tmp_path):
+    """An entry made by other producer code is never reused: the version recorded in the key (and
+    in the card) carries a digest of the package's code, which a changed stage changes; the
+    model's code, which builds nothing, is left out."""
+    package = Path(pdmx_fusa.__file__).parent
+    copy = tmp_path / "pdmx_fusa"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    assert code_digest(copy) == code_digest(package)
+    assert tool_versions()["pdmx-fusa"].endswith("+" + code_digest(package))
+    (copy / "model" / "train.py").write_text((copy / "model" / "train.py").read_text() + "\n# a comment\n")
+    assert code_digest(copy) == code_digest(package)
+    (copy / "stages" / "timeline.py").write_text((copy / "stages" / "timeline.py").read_text() + "\n# a comment\n")
+    assert code_digest(copy) != code_digest(package)

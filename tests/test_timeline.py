@@ -128,7 +128,7 @@ def test_default_tempo_and_limits(tmp_path):
 FIXTURES = Path(__file__).parent / "fixtures" / "timing"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.musicxml") if p.name != "timewise.musicxml"))
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.musicxml") if p.name not in ("timewise.musicxml", "multiple_rest.musicxml")))
 def test_fixture_plays_in_the_unfolded_order(name):
     """The pipeline's performed measures are the MusicXML's unfolded order (tests/test_timing.py
     holds each fixture's expected order), back to back, every note lies in its measure, and every
@@ -161,3 +161,41 @@ def test_a_note_stops_where_its_key_sounds_again():
     by_onset = [(n.onset, n.offset) for n in retimed.notes if n.key == 60]
     assert all(offset <= later_onset for (_, offset), (later_onset, _) in zip(by_onset, by_onset[1:])), by_onset
     assert [(n.onset, n.offset) for n in retimed.midi.notes if n.key == 60] == by_onset
+
+
+def test_a_unison_of_two_voices_sounds_as_long_as_its_longer_note():
+    """Two notes of one key starting together (a unison of two voices) sound once; the sounding one
+    lasts as long as the longer of them, whichever voice comes first in the MIDI."""
+    import dataclasses
+
+    score = verovio_score([2.0])
+    half, quarter = (dataclasses.replace(score.notes[0], engraved_id=e, key=64, offset=o) for e, o in (("half", 1.0), ("quarter", 0.5)))
+    for pair in ((half, quarter), (quarter, half)):
+        retimed = retime(dataclasses.replace(score, notes=pair), [xml_measure(0)], [(0, 1)], ParseConfig())
+        assert max(n.offset - n.onset for n in retimed.notes) == pytest.approx(1.0)
+
+
+def test_a_tie_is_not_held_into_a_measure_that_does_not_follow():
+    """A note held past its measure (a tie into the next) is cut at the end of its measure where the
+    next measure played is not the next one written (a repeat or a volta goes elsewhere)."""
+    import dataclasses
+
+    score = verovio_score([2.0, 2.0, 2.0])
+    tied = dataclasses.replace(score.notes[1], offset=3.0)  # m0's second note, tied into m1
+    score = dataclasses.replace(score, notes=(score.notes[0], tied, *score.notes[2:]))
+    xml = [xml_measure(i) for i in range(3)]
+    held = retime(score, xml, [(0, 1), (1, 1), (2, 1)], ParseConfig())
+    assert [n.offset for n in held.notes if n.engraved_id == tied.engraved_id] == [3.0]
+    cut = retime(score, xml, [(0, 1), (2, 1), (0, 2), (1, 1)], ParseConfig())  # m0 -> m2, then m0 -> m1
+    assert [n.offset for n in cut.notes if n.engraved_id == tied.engraved_id] == [2.0, 7.0]
+
+
+def test_a_multiple_rest_lasts_as_long_as_the_measures_it_shows():
+    """Verovio engraves a <multiple-rest> of 3 as one measure: the MusicXML's measures are merged
+    to match (instead of falling back to Verovio's timing), so the tempo mark on beat 3 of m1
+    still takes effect there: m1 lasts 1 + 2 s, the rest 3 measures at 60, m5 4 s."""
+    path = FIXTURES / "multiple_rest.musicxml"
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    assert [m.written for m in score.measures] == [1, 3, 1]
+    assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 3.0), (3.0, 15.0), (15.0, 19.0)]
+    assert [n.onset for n in score.notes] == pytest.approx([0.0, 0.5, 1.0, 2.0, 15.0])

@@ -63,6 +63,7 @@ def lengths(name: str) -> list[float]:
         ("to_coda_words_and_sign.musicxml", [0, 1, 2, 3, 0, 1, 4, 5]),
         ("coda_signs_only.musicxml", [0, 1, 2, 3, 0, 1, 4, 5]),  # no To Coda: the first of two signs is it
         ("ending_numbers_in_text.musicxml", [0, 1, 2, 1, 3, 4]),
+        ("multiple_rest.musicxml", [0, 1, 2, 3, 4]),
     ],
 )
 def test_performed_order(name, performed):
@@ -88,7 +89,7 @@ def test_lengths(name, expected):
 
 def test_every_fixture_reads():
     names = sorted(p.name for p in FIXTURES.glob("*.musicxml"))
-    assert len(names) == 24
+    assert len(names) == 25
     for name in names:
         measures = read_musicxml(FIXTURES / name)
         assert measures and all(m.length > 0 for m in measures), name

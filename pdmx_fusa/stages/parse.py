@@ -30,7 +30,6 @@ MEI = "{http://www.music-encoding.org/ns/mei}"
 RESOURCES = str(Path(verovio.__file__).parent / "data")
 METER_SYMBOLS = {"common": "4/4", "cut": "2/2"}
 _MEASURE_IN_SVG = re.compile(r'<g id="([^"]+)" class="measure')
-_EXPANSION = re.compile(r"<expansion\b[^>]*/>|<expansion\b.*?</expansion>", re.S)  # MEI's played order of sections
 
 verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar; reasons are ours
 
@@ -67,13 +66,14 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     head, measures = _read_mei(mei, cfg)
     svgs = tuple(toolkit.renderToSVG(page) for page in range(1, pages + 1))
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
-    measures = tuple(Measure(m.id, m.number, page_of.get(m.id, -1), m.key_fifths, m.meter) for m in measures)
+    measures = tuple(replace(m, page=page_of.get(m.id, -1)) for m in measures)
     performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)  # midi: repaired where Verovio's is off
     if _unplayed(measures, performance) and read_musicxml(ref.path) is not None:
-        # Verovio's playback skips measures of this MusicXML (endings it cannot number): play its
-        # MEI through, every measure once; the timeline stage lays out the MusicXML's own order
+        # Verovio's playback skips measures of this MusicXML (endings it cannot number): play it
+        # through, every measure once; the timeline stage lays out the MusicXML's own order
         toolkit = new_toolkit(cfg)
-        toolkit.loadData(_EXPANSION.sub("", mei))
+        toolkit.setOptions({"expandNever": True})
+        toolkit.loadFile(ref.path)
         performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
     notes = perform_notes(toolkit, midi, performance, timemap)
@@ -140,6 +140,8 @@ def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]
             meter = f"{count}/{unit}" if count else METER_SYMBOLS.get(element.get(f"{prefix}sym"), meter)
         elif tag == "measure":
             measures.append(Measure(element.get("{http://www.w3.org/XML/1998/namespace}id"), element.get("n", ""), -1, key, meter))
+        elif tag == "multiRest" and measures and (count := element.get("num", "")).isdigit() and int(count) > 1:
+            measures[-1] = replace(measures[-1], written=int(count))  # one engraved measure for several written
     return head, measures
 
 

@@ -68,7 +68,7 @@ def perform(score: Score, visit: Visit, rendition: Rendition, cfg: RenderConfig)
 
     starts = [clock(u) for u in onsets]
     ends = [clock(p.offset - visit.start) for p in performed]
-    end = clock(length)
+    end = _on_the_grid(clock(length))  # the last measure's offset
     played = [
         Note(n.channel, n.key, n.velocity, clock(n.onset - visit.start), clock(min(n.offset, visit.end) - visit.start)) for n in notes
     ]
@@ -88,13 +88,19 @@ def perform(score: Score, visit: Visit, rendition: Rendition, cfg: RenderConfig)
     )
     return (
         Played(
-            measures=tuple(zip(starts, ends)),
+            measures=tuple((_on_the_grid(a), _on_the_grid(b)) for a, b in zip(starts, ends)),  # as the notes are
             notes=tuple((on / TICKS_PER_SECOND, off / TICKS_PER_SECOND, n.velocity) for (on, off), n in zip(note_ticks, played)),
             tempo=tempo,
             end=end,
         ),
         events,
     )
+
+
+def _on_the_grid(seconds: float) -> float:
+    """``seconds`` on the passage MIDI's tick grid, where its notes lie (a note that begins in a
+    measure still does once both are rounded)."""
+    return round(seconds * TICKS_PER_SECOND) / TICKS_PER_SECOND
 
 
 def _seed(score: Score, visit: Visit, rendition: Rendition) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,13 +44,39 @@ def timeline(score: Score, cfg: ParseConfig) -> Score:
     other formats, or when the MusicXML's measures do not match Verovio's one to one); a score
     past ``cfg.max_measures`` performed measures or ``cfg.max_duration_s`` is rejected."""
     xml = read_musicxml(Path(score.ref.path))
-    if xml and len(xml) == len(score.measures):
+    if xml and len(xml) == sum(m.written for m in score.measures):
+        xml = _as_engraved(xml, [m.written for m in score.measures])
         score = retime(score, xml, unfold(xml), cfg)
     if len(score.performance) > cfg.max_measures:
         raise Rejected(f"too long: {len(score.performance)} performed measures (limit {cfg.max_measures})")
     if score.duration > cfg.max_duration_s:
         raise Rejected(f"too long: {score.duration:.0f} s of music (limit {cfg.max_duration_s:.0f} s)")
     return score
+
+
+def _as_engraved(xml: tuple[XmlMeasure, ...], written: list[int]) -> tuple[XmlMeasure, ...]:
+    """``xml``'s measures grouped as Verovio engraves them: the ``written[k]`` measures that the
+    k-th engraved one stands for (a multiple rest: several measures of rest shown as one) become
+    one measure, as long as they are together, with their tempo marks and fermatas in place."""
+    if all(n == 1 for n in written):
+        return xml
+    merged, first = [], 0
+    for k, n in enumerate(written):
+        group = xml[first:first + n]
+        first += n
+        shifts = [0.0, *itertools.accumulate(m.length for m in group)]  # where each measure starts in the group
+        merged.append(dataclasses.replace(
+            group[0],
+            index=k,
+            length=sum(m.length for m in group),
+            tempos=tuple((shift + at, bpm) for m, shift in zip(group, shifts) for at, bpm in m.tempos),
+            fermatas=tuple((shift + at, held) for m, shift in zip(group, shifts) for at, held in m.fermatas),
+            repeat_backward=group[-1].repeat_backward,
+            times=group[-1].times,
+            endings=tuple(sorted({e for m in group for e in m.endings})),
+            **{mark: any(getattr(m, mark) for m in group) for mark in ("segno", "coda", "fine", "dacapo", "dalsegno", "tocoda")},
+        ))
+    return tuple(merged)
 
 
 def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, int]], cfg: ParseConfig) -> Score:
@@ -67,6 +94,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
 
     performance, notes, controls = [], [], []
     by_rendition = _events_by_rendition(score)
+    held = _held_until(order, [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)])
     for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
         length = xml[index].length
         onset, offset = clock.seconds(start), clock.seconds(start + length)
@@ -82,9 +110,11 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
 
         rendition_notes, rendition_controls = by_rendition[p]
         for note in rendition_notes:
-            notes.append(dataclasses.replace(note, measure=j, onset=moved(note.onset), offset=max(moved(note.offset), moved(note.onset))))
+            start_s = moved(note.onset)
+            notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=max(min(moved(note.offset), held[j]), start_s)))
         controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
-    notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel)))
+    # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
+    notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel, n.offset)))
     controls.sort(key=lambda c: c.time)
     end = max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
     midi = Midi(
@@ -98,6 +128,18 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         score, performance=performance, notes=tuple(notes), midi=midi, duration=end,
         labels=page_labels(score.measures, performance, len(score.svgs)),
     )
+
+
+def _held_until(order: Sequence[tuple[int, int]], offsets: list[float]) -> list[float]:
+    """For each performed measure, the latest time a note begun in it may last: the end of the run
+    of measures played in written order from it. A note held past its measure is tied into the
+    next written one, and where the music goes elsewhere (a repeat, a volta, a jump) the tie is
+    not continued."""
+    held = list(offsets)
+    for j in range(len(order) - 2, -1, -1):
+        if order[j + 1][0] == order[j][0] + 1:
+            held[j] = held[j + 1]
+    return held
 
 
 def _one_at_a_time(notes: list[PerformedNote]) -> list[PerformedNote]:
