@@ -44,8 +44,9 @@ def timeline(score: Score, cfg: ParseConfig) -> Score:
     other formats, or when the MusicXML's measures do not match Verovio's one to one); a score
     past ``cfg.max_measures`` performed measures or ``cfg.max_duration_s`` is rejected."""
     xml = read_musicxml(Path(score.ref.path))
-    if xml and len(xml) == sum(m.written for m in score.measures):
-        xml = _as_engraved(xml, [m.written for m in score.measures])
+    written = [m.written for m in score.measures]
+    if xml and len(xml) == sum(written):
+        xml = _as_engraved(xml, written)
         score = retime(score, xml, unfold(xml), cfg)
     if len(score.performance) > cfg.max_measures:
         raise Rejected(f"too long: {len(score.performance)} performed measures (limit {cfg.max_measures})")
@@ -94,10 +95,11 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
 
     performance, notes, controls = [], [], []
     by_rendition = _events_by_rendition(score)
-    held = _held_until(order, [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)])
+    offsets = [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)]
+    held = _held_until(order, offsets)
     for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
         length = xml[index].length
-        onset, offset = clock.seconds(start), clock.seconds(start + length)
+        onset, offset = clock.seconds(start), offsets[j]
         performance.append(Performed(score.measures[index].id, onset, offset, score.performance[p].polyphony if p is not None else 0))
         if p is None:
             continue
