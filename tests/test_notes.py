@@ -8,6 +8,7 @@ themselves (re-parsed), the matching of Verovio's MIDI to its engraved notes.
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import replace
 
@@ -170,10 +171,11 @@ def test_every_midi_note_is_matched(default_scores, capsys):
         verovio = sorted((n.channel, n.key, n.onset) for n in midi.notes)
         assert len(ours) == len(verovio), score_id
         assert all(a[:2] == b[:2] and abs(a[2] - b[2]) <= 0.006 for a, b in zip(ours, verovio)), score_id
-        match = match_notes(toolkit, midi, score.performance, played_timemap(toolkit)[0])
+        mei = ET.fromstring(toolkit.getMEI())
+        match = match_notes(toolkit, mei, midi, score.performance, played_timemap(toolkit)[0])
         assert [replace(n, velocity=0) for n in match.notes] == [replace(n, velocity=0) for n in score.notes]
         moved.extend(match.moved)
-        engraved = read_engraved(toolkit.getMEI())
+        engraved = read_engraved(mei)
         for note in score.notes:
             info = engraved[note.engraved_id]
             assert info.key == note.key and not info.tied and info.grace == note.grace, (score_id, note, info)
@@ -195,7 +197,7 @@ def test_every_midi_note_is_matched(default_scores, capsys):
 def test_midi_pitches_match_verovio(default_scores):
     """The pitches read from the MEI are the ones Verovio gives its notes (getMIDIValuesForElement)."""
     score, toolkit = default_scores["music21/schumann_clara/polonaise_op1n3.mxl"]
-    engraved = read_engraved(toolkit.getMEI())
+    engraved = read_engraved(ET.fromstring(toolkit.getMEI()))
     ids = [i for event in toolkit.renderToTimemap({}) for i in event.get("on", ()) if "-rend" not in i][:500]
     assert len(ids) == 500
     assert [engraved[i].key for i in ids] == [toolkit.getMIDIValuesForElement(i)["pitch"] for i in ids]
@@ -226,7 +228,7 @@ MEI = """<mei xmlns="http://www.music-encoding.org/ns/mei" xmlns:xml="http://www
 
 
 def test_read_engraved():
-    found = read_engraved(MEI)
+    found = read_engraved(ET.fromstring(MEI))
     assert {i: (e.key, e.grace, e.tied) for i, e in found.items()} == {
         "a": (60, False, False), "b": (66, False, False), "c": (58, False, False), "d": (74, False, False),
         "e": (70, False, False), "f": (62, True, False), "g": (63, True, False), "h": (67, True, False),
@@ -332,7 +334,6 @@ def test_notehead_box_from_glyph_and_transform():
 def test_real_scores_match_exactly(name):
     """On real scores every MIDI note matches an engraved note of its key within 30 ms, hidden notes
     get no notehead box, and every note's onset lies in the measure that engraves it."""
-    import xml.etree.ElementTree as ET
 
     from pdmx_fusa.config import EngraveConfig, ParseConfig
     from pdmx_fusa.records import ScoreRef
@@ -344,9 +345,9 @@ def test_real_scores_match_exactly(name):
     score = parse(ScoreRef(name, path, "folder", name), ParseConfig())
     toolkit = new_toolkit(ParseConfig())
     assert toolkit.loadFile(path)
-    match = match_notes(toolkit, score.midi, score.performance, played_timemap(toolkit)[0])
-    assert set(match.how) == {"exact"} and match.notes == score.notes
     root = ET.fromstring(toolkit.getMEI())
+    match = match_notes(toolkit, root, score.midi, score.performance, played_timemap(toolkit)[0])
+    assert set(match.how) == {"exact"} and match.notes == score.notes
     measure_of = {n.get(XML_ID): m.get(XML_ID) for m in root.iter(f"{MEI}measure") for n in m.iter(f"{MEI}note")}
     hidden = {n.get(XML_ID) for n in root.iter(f"{MEI}note") if n.get("visible") == "false"}
     assert all(score.performance[n.measure].engraved_id == measure_of[n.engraved_id] for n in score.notes)

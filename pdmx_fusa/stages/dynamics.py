@@ -64,7 +64,7 @@ class Marks:
 
 
 def score_marks(
-    mei: str, notes: Sequence[PerformedNote], performance: Sequence[Performed], score_id: str, cfg: ParseConfig
+    mei: ET.Element, notes: Sequence[PerformedNote], performance: Sequence[Performed], score_id: str, cfg: ParseConfig
 ) -> tuple[tuple[PerformedNote, ...], frozenset[str]]:
     """``notes`` with the velocity their marks in ``mei`` give them (see the module; unchanged when
     ``cfg.dynamics`` is false), and the engraved ids of the notes under a fermata (``<fermata
@@ -72,7 +72,7 @@ def score_marks(
 
     Parameters
     ----------
-    mei : Verovio's MEI of the score (``toolkit.getMEI()``)
+    mei : Verovio's MEI of the score (``toolkit.getMEI()``), parsed
     notes : the performed notes (playing order), engraved ids from the same MEI
     performance : the performed measures (their engraved ids and times place ``@tstamp`` marks)
     score_id : seeds the per-note variation (``cfg.velocity_spread`` velocity units, 0: none)
@@ -125,9 +125,8 @@ def velocities_at(marks: Marks, onsets: Sequence[float]) -> dict[float, float]:
     return velocities
 
 
-def read_marks(mei: str, notes: Sequence[PerformedNote], performance: Sequence[Performed]) -> Marks:
-    """Every dynamic mark, forzando, hairpin and accent of ``mei``, at each time the performance plays it."""
-    root = ET.fromstring(mei)
+def read_marks(root: ET.Element, notes: Sequence[PerformedNote], performance: Sequence[Performed]) -> Marks:
+    """Every dynamic mark, forzando, hairpin and accent of the MEI ``root``, at each time the performance plays it."""
     instances: dict[str, list[int]] = {}  # engraved measure id -> performed indices
     for p, performed in enumerate(performance):
         instances.setdefault(performed.engraved_id, []).append(p)

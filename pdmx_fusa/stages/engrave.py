@@ -28,6 +28,8 @@ _LINE = re.compile(r"M\s*(-?[\d.]+)[ ,](-?[\d.]+)\s*L\s*(-?[\d.]+)[ ,](-?[\d.]+)
 _TRANSLATE = re.compile(r"translate\(\s*(-?[\d.]+)[ ,]\s*(-?[\d.]+)\s*\)")
 _SCALE = re.compile(r"scale\(\s*(-?[\d.]+)(?:[ ,]\s*(-?[\d.]+))?\s*\)")
 _XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_NOTES = etree.XPath(".//svg:g[@class='note' or starts-with(@class, 'note ')]", namespaces={"svg": SVG[1:-1]})
+_MEASURES = etree.XPath(".//svg:g[@class='measure' or starts-with(@class, 'measure ')]", namespaces={"svg": SVG[1:-1]})
 GLYPHS = Path(verovio.__file__).parent / "data" / "Leipzig.xml"  # Verovio's default music font
 
 
@@ -67,32 +69,44 @@ def _inner_width(svg: str) -> float:
 def _boxes(root: etree._Element, scale: float) -> tuple[tuple[Box, ...], dict[str, MeasureBoxes]]:
     """System boxes and measure boxes in pixels; ``scale`` is pixels per SVG inner unit."""
     margin = root.find(f".//{SVG}g[@class='page-margin']")
-    dx, dy = map(float, _TRANSLATE.search(margin.get("transform", "translate(0,0)")).groups())
-
-    def px(box: np.ndarray) -> Box:
-        return tuple(float(round(v, 2)) for v in ((box + (dx, dy, dx, dy)) * scale))
-
+    offset = _margin_offset(margin)
     systems, measures = [], {}
     for system in margin.iter(f"{SVG}g"):
         if system.get("class") != "system":
             continue
-        system_boxes = []
-        for measure in system.iter(f"{SVG}g"):
-            if measure.get("class", "").split()[:1] != ["measure"]:
-                continue
-            staves = [b for b in (_staff_box(g) for g in measure if g.get("class") == "staff") if b is not None]
-            if not staves:
-                continue
-            union = np.array([min(b[0] for b in staves), min(b[1] for b in staves), max(b[2] for b in staves), max(b[3] for b in staves)])
-            measures[measure.get("id")] = MeasureBoxes(len(systems), tuple(px(b) for b in staves), px(union))
-            system_boxes.append(union)
-        if system_boxes:
-            stack = np.array(system_boxes)
-            systems.append(px(np.concatenate([stack[:, :2].min(axis=0), stack[:, 2:].max(axis=0)])))
+        ids, staves = [], []
+        for measure in _MEASURES(system):
+            boxes = [b for b in (_staff_box(g) for g in measure if g.get("class") == "staff") if b is not None]
+            if boxes:
+                ids.append(measure.get("id"))
+                staves.append(boxes)
+        if not ids:
+            continue
+        unions = [_union(boxes) for boxes in staves]
+        for measure_id, boxes, union in zip(ids, staves, unions):
+            measures[measure_id] = MeasureBoxes(len(systems), _pixels(boxes, offset, scale), _pixels([union], offset, scale)[0])
+        systems.append(_pixels([_union(unions)], offset, scale)[0])
     return tuple(systems), measures
 
 
-def _staff_box(staff: etree._Element) -> np.ndarray | None:
+def _margin_offset(margin: etree._Element) -> tuple[float, float, float, float]:
+    """The page margin's translate, as an offset of a box ``(x0, y0, x1, y1)``."""
+    dx, dy = map(float, _TRANSLATE.search(margin.get("transform", "translate(0,0)")).groups())
+    return dx, dy, dx, dy
+
+
+def _union(boxes: list[tuple[float, float, float, float]]) -> tuple[float, float, float, float]:
+    if len(boxes) == 1:
+        return boxes[0]
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
+def _pixels(boxes: list[tuple[float, float, float, float]], offset: tuple[float, ...], scale: float) -> tuple[Box, ...]:
+    """SVG inner boxes (inside the page margin) in pixels, to 0.01 px."""
+    return tuple(map(tuple, np.round((np.array(boxes, dtype=float).reshape(-1, 4) + offset) * scale, 2).tolist()))
+
+
+def _staff_box(staff: etree._Element) -> tuple[float, float, float, float] | None:
     """The extent of a staff's own horizontal lines (its direct ``path`` children)."""
     lines = []
     for path in staff.findall(f"{SVG}path"):
@@ -101,10 +115,7 @@ def _staff_box(staff: etree._Element) -> np.ndarray | None:
             x1, y1, x2, y2 = map(float, match.groups())
             if y1 == y2:
                 lines.append((min(x1, x2), y1, max(x1, x2), y2))
-    if not lines:
-        return None
-    a = np.array(lines)
-    return np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
+    return _union(lines) if lines else None
 
 
 def _noteheads(root: etree._Element, scale: float) -> dict[str, Box]:
@@ -112,13 +123,13 @@ def _noteheads(root: etree._Element, scale: float) -> dict[str, Box]:
     union of the glyph boxes of the ``<use>`` elements in the note's ``<g class="notehead">``.
     A note Verovio hides (``visibility="hidden"``, from MEI ``visible="false"``) has no box."""
     margin = root.find(f".//{SVG}g[@class='page-margin']")
-    dx, dy = map(float, _TRANSLATE.search(margin.get("transform", "translate(0,0)")).groups())
     glyphs = glyph_boxes()
-    boxes = {}
-    for note in margin.iter(f"{SVG}g"):
-        if note.get("class", "").split()[:1] != ["note"] or _hidden(note):
+    hidden: dict[etree._Element, bool] = {}
+    ids, extents = [], []
+    for note in _NOTES(margin):
+        if _hidden(note, hidden):
             continue
-        extents = []
+        glyph_extents = []
         for head in note:
             if head.get("class") != "notehead":
                 continue
@@ -133,25 +144,28 @@ def _noteheads(root: etree._Element, scale: float) -> dict[str, Box]:
                 sx = float(sized.group(1)) if sized else 1.0
                 sy = float(sized.group(2) or sized.group(1)) if sized else 1.0
                 x, y, w, h = glyph  # font units, y up: the path is drawn through scale(1, -1)
-                extents.append((tx + sx * x, ty - sy * (y + h), tx + sx * (x + w), ty - sy * y))
-        if extents:
-            a = np.array(extents)
-            box = np.array([a[:, 0].min(), a[:, 1].min(), a[:, 2].max(), a[:, 3].max()])
-            boxes[note.get("id")] = tuple(float(round(v, 2)) for v in ((box + (dx, dy, dx, dy)) * scale))
-    return boxes
+                glyph_extents.append((tx + sx * x, ty - sy * (y + h), tx + sx * (x + w), ty - sy * y))
+        if glyph_extents:
+            ids.append(note.get("id"))
+            extents.append(_union(glyph_extents))
+    return dict(zip(ids, _pixels(extents, _margin_offset(margin), scale)))
 
 
-def _hidden(element: etree._Element) -> bool:
+def _hidden(element: etree._Element, memo: dict[etree._Element, bool]) -> bool:
     """Whether SVG's inherited ``visibility`` hides ``element``: Verovio marks notes that are not
     to be seen (e.g. MuseScore's hidden playback notes) ``visibility="hidden"``, and its
-    stylesheet hides ``g.placeholder``."""
-    for node in (element, *element.iterancestors()):
-        if "placeholder" in node.get("class", "").split():
-            return True
-        visibility = node.get("visibility")
-        if visibility:
-            return visibility in ("hidden", "collapse")
-    return False
+    stylesheet hides ``g.placeholder``. ``memo`` keeps the answer for ancestors already asked."""
+    if "placeholder" in element.get("class", "").split():
+        return True
+    visibility = element.get("visibility")
+    if visibility:
+        return visibility in ("hidden", "collapse")
+    parent = element.getparent()
+    if parent is None:
+        return False
+    if parent not in memo:
+        memo[parent] = _hidden(parent, memo)
+    return memo[parent]
 
 
 @functools.cache

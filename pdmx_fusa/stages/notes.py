@@ -103,14 +103,16 @@ class NoteMatch:
     unplayed: Counter  # engraved notes no MIDI note took: "tie", "other"
 
 
-def perform_notes(toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]) -> tuple[PerformedNote, ...]:
+def perform_notes(
+    toolkit: verovio.toolkit, mei: ET.Element, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]
+) -> tuple[PerformedNote, ...]:
     """Every note of ``midi`` as a :class:`PerformedNote`, by onset: its engraved note's id (of a
     tie's first note), the performed measure its onset lies in, its key, velocity and channel, and
     its onset and offset on the measures' clock (see the module).
 
-    ``timemap``: the timemap ``performance`` was read from (its ``qstamp`` are what ``midi``'s tempo
-    map turns into seconds)."""
-    return match_notes(toolkit, midi, performance, timemap).notes
+    ``mei``: the toolkit's MEI (``toolkit.getMEI()``), parsed; ``timemap``: the timemap
+    ``performance`` was read from (its ``qstamp`` are what ``midi``'s tempo map turns into seconds)."""
+    return match_notes(toolkit, mei, midi, performance, timemap).notes
 
 
 def notes_midi(midi: Midi, notes: tuple[PerformedNote, ...]) -> Midi:
@@ -119,9 +121,11 @@ def notes_midi(midi: Midi, notes: tuple[PerformedNote, ...]) -> Midi:
     return replace(midi, notes=tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in ordered))
 
 
-def match_notes(toolkit: verovio.toolkit, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]) -> NoteMatch:
+def match_notes(
+    toolkit: verovio.toolkit, mei: ET.Element, midi: Midi, performance: tuple[Performed, ...], timemap: list[dict]
+) -> NoteMatch:
     """Match every MIDI note to a performed engraved note (see the module's passes)."""
-    engraved = read_engraved(toolkit.getMEI())
+    engraved = read_engraved(mei)
     candidates = timemap_notes(toolkit, midi.tempo, engraved, timemap)
     if midi.notes and not candidates:
         raise Rejected("Verovio's timemap lists no note to match its MIDI's notes with")
@@ -180,10 +184,9 @@ def _onto_the_clock(
 # --- the MEI -------------------------------------------------------------------------------------
 
 
-def read_engraved(mei: str) -> dict[str, Engraved]:
-    """Every note of Verovio's MEI by id: its MIDI pitch, whether it is a grace note, whether a
-    tie ends on it."""
-    root = ET.fromstring(mei)
+def read_engraved(root: ET.Element) -> dict[str, Engraved]:
+    """Every note of Verovio's MEI (parsed: its ``root``) by id: its MIDI pitch, whether it is a
+    grace note, whether a tie ends on it."""
     transpose: dict[str, int] = {}
     for staff_def in root.iter(f"{MEI}staffDef"):
         if staff_def.get("trans.semi"):

@@ -62,7 +62,7 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         raise Rejected("Verovio laid out no page (no music in the file)")
     if pages > cfg.max_pages:
         raise Rejected(f"too long: {pages} pages (limit {cfg.max_pages})")
-    mei = toolkit.getMEI()
+    mei = ET.fromstring(toolkit.getMEI())
     head, measures = _read_mei(mei, cfg)
     svgs = tuple(toolkit.renderToSVG(page) for page in range(1, pages + 1))
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
@@ -75,8 +75,9 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         toolkit.setOptions({"expandNever": True})
         toolkit.loadFile(ref.path)
         performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
+        mei = ET.fromstring(toolkit.getMEI())
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
-    notes = perform_notes(toolkit, midi, performance, timemap)
+    notes = perform_notes(toolkit, mei, midi, performance, timemap)
     # velocities from the marks (what the MIDI below plays and the notes column carries), and fermatas
     notes, fermatas = score_marks(mei, notes, performance, ref.score_id, cfg)
     title, composer = title_and_composer(ref, head)
@@ -121,9 +122,8 @@ def _quiet_stderr():
         os.close(devnull)
 
 
-def _read_mei(mei: str, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]]:
+def _read_mei(root: ET.Element, cfg: ParseConfig) -> tuple[dict[str, str], list[Measure]]:
     """Title, composer, and every measure with the key and meter in effect, in document order."""
-    root = ET.fromstring(mei)
     head = _head(root)
     group = root.find(f".//{MEI}scoreDef/{MEI}staffGrp")
     parts = _parts(group) if group is not None else 0
@@ -320,10 +320,10 @@ def _retimed(midi: Midi, tempo: TempoMap) -> Midi | None:
 def _midi_from_timemap(toolkit: verovio.toolkit, midi: Midi, timemap: list[dict], tempo: TempoMap) -> Midi:
     """The notes ``timemap`` plays, timed by ``tempo`` (exact at its events), on the channel and
     programs of Verovio's ``midi``; no controllers."""
-    mei = toolkit.getMEI()
+    mei = ET.fromstring(toolkit.getMEI())
     engraved = read_engraved(mei)
     velocity = {}
-    for element in ET.fromstring(mei).iter():
+    for element in mei.iter():
         if element.tag in (f"{MEI}chord", f"{MEI}note") and element.get("vel"):
             for note in element.iter(f"{MEI}note"):
                 velocity[note.get(XML_ID)] = int(float(element.get("vel")))

@@ -59,20 +59,25 @@ def perform(score: Score, visit: Visit, rendition: Rendition, cfg: RenderConfig)
     if rendition.expressive:
         rng = np.random.default_rng(_seed(score, visit, rendition))
         model = cfg.expressive
-        clock = _tempo_curve(score, visit, onsets, length, rendition.tempo_ratio, model, rng)
+        clock = _tempo_curve(score, visit, notes, onsets, length, rendition.tempo_ratio, model, rng)
     else:
         model, rng = None, None
 
-        def clock(u: float) -> float:
+        def clock(u: np.ndarray) -> np.ndarray:
             return u / rendition.tempo_ratio
 
-    starts = [clock(u) for u in onsets]
-    ends = [clock(p.offset - visit.start) for p in performed]
-    end = _on_the_grid(clock(length))  # the last measure's offset
-    played = [
-        Note(n.channel, n.key, n.velocity, clock(n.onset - visit.start), clock(min(n.offset, visit.end) - visit.start)) for n in notes
-    ]
-    controls = [Control(c.channel, c.control, c.value, clock(c.time - visit.start)) for c in passage_controls(score.midi, visit.start, visit.end)]
+    def played_at(seconds: list[float]) -> list[float]:
+        """Passage seconds of score ``seconds`` (from the start of the score)."""
+        return clock(np.array(seconds, dtype=float) - visit.start).tolist()
+
+    starts = played_at([p.onset for p in performed])
+    ends = played_at([p.offset for p in performed])
+    end = _on_the_grid(played_at([visit.end])[0])  # the last measure's offset
+    note_on = played_at([n.onset for n in notes])
+    note_off = played_at([min(n.offset, visit.end) for n in notes])
+    played = [Note(n.channel, n.key, n.velocity, a, b) for n, a, b in zip(notes, note_on, note_off)]
+    carried = passage_controls(score.midi, visit.start, visit.end)
+    controls = [Control(c.channel, c.control, c.value, t) for c, t in zip(carried, played_at([c.time for c in carried]))]
     if model is not None:
         played = _shape(notes, played, measure_of, visit, onsets, length, ends, model, rng, len(score.performance))
         if model.pedal and not any(c.control == SUSTAIN for c in score.midi.controls):
@@ -108,9 +113,9 @@ def _seed(score: Score, visit: Visit, rendition: Rendition) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
 
 
-def _tempo_curve(score, visit, onsets, length, ratio, model: ExpressiveConfig, rng):
-    """Score seconds from the visit's start (``u``) to passage seconds: the integral of 1 / tempo,
-    tempo = ``ratio`` x the smooth curve x the ritardandi x the fermatas."""
+def _tempo_curve(score, visit, notes, onsets, length, ratio, model: ExpressiveConfig, rng):
+    """Score seconds from the visit's start (``u``, an array) to passage seconds: the integral of
+    1 / tempo, tempo = ``ratio`` x the smooth curve x the ritardandi x the fermatas."""
     knots = np.array([*onsets, length])
     walk = np.zeros(len(knots))
     walk[0] = rng.normal(0.0, model.tempo_sd)
@@ -123,7 +128,7 @@ def _tempo_curve(score, visit, onsets, length, ratio, model: ExpressiveConfig, r
         if (i + 1) % model.phrase_measures == 0 or i == last:
             ritardandi.append((knots[j], knots[j + 1], min(depth, 0.6)))
     held = []  # fermata spans in u
-    for n in visit_notes(score, visit):
+    for n in notes:
         if n.engraved_id in score.fermatas and n.offset > n.onset:
             held.append((n.onset - visit.start, min(n.offset, visit.end) - visit.start))
     bounds = [b for span in held for b in span] + [b for r in ritardandi for b in r[:2]]
@@ -139,8 +144,8 @@ def _tempo_curve(score, visit, onsets, length, ratio, model: ExpressiveConfig, r
     tempo[under] /= model.fermata_hold
     at = np.concatenate([[0.0], np.cumsum(np.diff(u) / tempo)])
 
-    def clock(seconds: float) -> float:
-        return float(np.interp(seconds, u, at))
+    def clock(seconds: np.ndarray) -> np.ndarray:
+        return np.interp(seconds, u, at)
 
     return clock
 

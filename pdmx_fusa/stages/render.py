@@ -31,11 +31,6 @@ def render(score: Score, planned: list[tuple[Visit, Rendition]], pianos: Mapping
     return passages
 
 
-def passage_seconds(visit: Visit, rendition: Rendition, cfg: RenderConfig) -> float:
-    """How long a constant rendition's audio lasts: the visit at its tempo, plus the release tail."""
-    return (visit.end - visit.start) / rendition.tempo_ratio + cfg.release_tail_s
-
-
 def _flac(samples: np.ndarray, cfg: RenderConfig) -> bytes:
     """FLAC 16-bit of ``samples`` peak-normalised to ``cfg.peak_dbfs`` (the loudest sample there:
     the passage's dynamics stay as played) with a raised-cosine fade over the last ``cfg.fade_s``."""
