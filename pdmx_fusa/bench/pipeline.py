@@ -15,8 +15,8 @@ sample of it (the first N asap-dev scores and every 25th Humdrum score, sorted b
 - the wall-clock speed-up from one to two workers;
 - a projection of the full PDMX-FUSA build in core-hours, with its formula.
 
-Each figure is the least of ``--runs`` (3) interleaved runs: on a shared machine a slow spell
-inflates CPU seconds as well as wall time.
+Of ``--runs`` (3) interleaved runs, the build and the floor of the run whose total is least, and
+the least wall times: on a shared machine a slow spell inflates CPU seconds as well as wall time.
 
 The decoded copies of sf3 soundfonts that a machine's first build makes (:mod:`pdmx_fusa.audio.sf3`)
 are made before anything is timed, so that the one- and two-worker builds start alike.
@@ -136,9 +136,10 @@ def _load_soundfonts(overrides: list[str]) -> int:
 
 
 def report_sample(name: str, overrides: list[str], runs: int) -> None:
-    """Print the figures of one sample, each the least of ``runs`` interleaved runs (the build with
-    one worker, the floor, the build with two): on a shared machine a slow spell inflates CPU
-    seconds too, and the least of several is the run it disturbed least."""
+    """Print the figures of one sample from ``runs`` interleaved runs (the build with one worker,
+    the floor, the build with two): the build and the floor of the run whose total is least, the
+    least wall times. On a shared machine a slow spell inflates CPU seconds too, and the least of
+    several is the run it disturbed least."""
     builds, floors, walls_two = [], [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +149,7 @@ def report_sample(name: str, overrides: list[str], runs: int) -> None:
             walls_two.append(timed_build(overrides, 2, Path(tmp))[2])
     one, cpu, _, worker_mb = min(builds, key=lambda build: build[1])
     wall_one, wall_two = min(build[2] for build in builds), min(walls_two)
-    base = {part: min(f[part] for f in floors) for part in floors[0]}
+    base = min(floors, key=lambda parts: sum(parts.values()))  # a whole run, as the build's
     stages = collections.Counter()
     for outcome in one.outcomes:
         stages.update(outcome.cpu)
@@ -156,12 +157,13 @@ def report_sample(name: str, overrides: list[str], runs: int) -> None:
     audio = sum(o.audio_seconds for o in one.outcomes)
     pages = sum(s.pages for s in one.stats.values())
     print(f"\n== {name}: {len(one.outcomes)} scores ({len(one.failures)} failed), {pages} pages, {audio:.0f} s of audio"
-          f" (each figure the least of {runs} runs)")
+          f" (the least of {runs} runs)")
     print(f"{'stage (child processes)':<28} {'CPU s':>8}")
     for stage, seconds in stages.most_common():
         print(f"{stage:<28} {seconds:8.2f}")
     print(f"{'build total (1 worker)':<28} {cpu:8.2f}   the build process and its score processes")
     print(f"{'floor':<28} {floor_total:8.2f}   " + ", ".join(f"{k} {v:.2f}" for k, v in base.items()))
+    print(f"  every run: build total {', '.join(f'{b[1]:.2f}' for b in builds)}; floor {', '.join(f'{sum(f.values()):.2f}' for f in floors)}")
     print(f"overhead beyond the floor:   {cpu - floor_total:8.2f} s = {(cpu - floor_total) / floor_total:.0%} of the floor (target <= 25%)")
     for part, when in (("FluidSynth soundfont loads", "once per worker"), (PLOTS, "once per build")):
         print(f"  (counting the {base[part]:.2f} s of {part}, {when}, as overhead: "
