@@ -64,6 +64,10 @@ def lengths(name: str) -> list[float]:
         ("coda_signs_only.musicxml", [0, 1, 2, 3, 0, 1, 4, 5]),  # no To Coda: the first of two signs is it
         ("ending_numbers_in_text.musicxml", [0, 1, 2, 1, 3, 4]),
         ("multiple_rest.musicxml", [0, 1, 2, 3, 4]),
+        # segnos and codas named by <sound> (Sibelius, Dorico): a D.S. goes to the segno it names, a To
+        # Coda to the coda it names, and each To Coda jumps once
+        ("named_segnos.musicxml", [0, 1, 2, 3, 4, 1, 2, 3, 4, 5, 3, 4, 5, 6]),
+        ("named_codas.musicxml", [0, 1, 2, 3, 4, 2, 3, 5, 6, 0, 1, 7, 8]),
     ],
 )
 def test_performed_order(name, performed):
@@ -89,7 +93,7 @@ def test_lengths(name, expected):
 
 def test_every_fixture_reads():
     names = sorted(p.name for p in FIXTURES.glob("*.musicxml"))
-    assert len(names) == 25
+    assert len(names) == 27
     for name in names:
         measures = read_musicxml(FIXTURES / name)
         assert measures and all(m.length > 0 for m in measures), name
@@ -304,6 +308,28 @@ def test_odd_content_never_raises(tmp_path):
     assert measures[1].number == "" and measures[1].length == 4.0
     assert measures[2].endings == (2,)
     assert unfold(measures)
+
+
+def test_barline_names_its_segno(tmp_path):
+    """MusicXML 4.0 names a barline's segno in its ``segno`` attribute; a D.S. naming it goes there
+    (a right-barline segno marks the next measure), not to the nearer segno."""
+    note = "<note><pitch><step>C</step><octave>4</octave></pitch><duration>4</duration></note>"
+    text = (
+        '<score-partwise version="4.0"><part id="P1">'
+        f'<measure number="1"><attributes><divisions>1</divisions></attributes>{note}'
+        '<barline location="right"><segno/></barline></measure>'  # unnamed: the segno of m2
+        f'<measure number="2">{note}<barline location="right" segno="first"><segno/></barline></measure>'
+        f'<measure number="3">{note}<barline location="right" segno="second"><segno/></barline></measure>'
+        f'<measure number="4">{note}<direction><direction-type><words>D.S.</words></direction-type>'
+        '<sound dalsegno="first"/></direction></measure>'
+        f'<measure number="5">{note}</measure></part></score-partwise>'
+    )
+    path = tmp_path / "named.musicxml"
+    path.write_text(text)
+    measures = read_musicxml(path)
+    assert [m.segno for m in measures] == [False, True, True, True, False]
+    assert measures[2].names == frozenset({("segno", "first")})
+    assert indices(measures) == [0, 1, 2, 3, 2, 3, 4]
 
 
 def test_namespaced_and_empty(tmp_path):

@@ -142,7 +142,7 @@ def run_pipeline(scores: dict[str, Path]) -> tuple[Side, dict[str, str], tuple[f
             "source.kind='folder'", f"source.root={json.dumps(str(root))}", f"output.dir={json.dumps(tmp + '/out')}",
             f"render.soundfonts={json.dumps(str(REPO / 'soundfonts.txt'))}", "run.workers=1", "engrave.width_px=1240",
             "render.sample_rate=22050", "render.renditions_per_visit=1", "render.train_tempo_ratios=[1.0]",
-            "render.eval_tempo_ratios=[1.0]",
+            "render.eval_tempo_ratios=[1.0]", "render.expressive.per_visit=0",
         ])
         parent, children = time.process_time(), _children_cpu()
         report = run(cfg, progress=False)

@@ -54,6 +54,11 @@ segno, a ``<coda/>`` symbol a coda, and the words alone count, by these rules:
 - Fine: the text is "Fine" and nothing else ("accelerando sin al fine" is not);
 - Coda: the text is "Coda" and nothing else; Segno: the text is "Segno".
 
+A ``<sound>``'s ``segno``, ``coda``, ``dalsegno`` and ``tocoda`` values are names
+(``XmlMeasure.names``): a D.S. or To Coda that names a segno or coda goes there
+(:mod:`.unfold`); MuseScore 3 writes "segno" and "coda" for all of them. A MusicXML 4.0
+``<barline segno="..." coda="...">`` names its symbol the same way.
+
 A segno or coda written at the very end of a measure (at or past its length, as a right-barline
 ``<segno/>``/``<coda/>`` is) marks the next measure. Fine, D.C., D.S. and To Coda act at the end
 of the measure that holds them, wherever in it they stand. A score with no To Coda but two or
@@ -101,6 +106,7 @@ _UNITS = {  # <beat-unit> in quarter notes
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _MARKS = ("segno", "coda", "fine", "dacapo", "dalsegno", "tocoda")
 _JUMPS = {"dacapo", "dalsegno", "tocoda"}
+_NAMED = {"segno", "coda", "dalsegno", "tocoda"}  # marks whose <sound> attribute value is a name
 # Word rules (text lower-cased, whitespace collapsed, surrounding punctuation/symbols stripped).
 _DACAPO = re.compile(r"(?:^|\s)(?:d\.\s?c\b\.?|da\s+capo\b)|^dc\b")
 _DALSEGNO = re.compile(r"(?:^|\s)(?:d\.\s?s\b\.?|dal\s+segno\b)|^ds\b")
@@ -133,6 +139,7 @@ class XmlMeasure:
     dalsegno: bool = False
     tocoda: bool = False
     meter_length: float = 4.0  # the time signature's length in quarters (4/4 where none)
+    names: frozenset[tuple[str, str]] = frozenset()  # (mark, name) of its segno, coda, dalsegno and tocoda marks that are named
 
 
 def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
@@ -250,6 +257,8 @@ class _PartMeasure:
     # what this measure's barlines and marks say about its neighbours
     next_forward: bool = False
     next_marks: tuple = ()
+    names: frozenset = frozenset()  # (mark, name) pairs of the named marks, here and in next_names for the next measure
+    next_names: frozenset = frozenset()
     previous_backward: int = 0  # times of a backward repeat on the left barline, 0 if none
 
 
@@ -394,13 +403,13 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
             where = 0.0 if location == "left" else (pos if location == "middle" else None)  # None: the measure's end
             for symbol, kind in ((t.segno, "segno"), (t.coda, "coda")):
                 if element.find(symbol) is not None:
-                    marks.append((kind, where))
+                    marks.append((kind, where, (element.get(kind) or "").strip()))  # MusicXML 4.0 names it in an attribute
             if element.find(t.fermata) is not None:
                 key = where if where is None else round(where, 9)
                 fermatas[key] = fermatas.get(key, 0.0)
         else:
             owner = tag  # <figured-bass>: a <duration> that is not the cursor's
-    if any(kind == "forward" for kind, _ in marks):
+    if any(kind == "forward" for kind, _, _ in marks):
         forward = True
     if carried and not started and not forward:
         endings.update(carried)
@@ -423,14 +432,18 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     for at, held in fermatas.items():
         key = round(length if at is None else min(max(at, 0.0), length), 9)
         clamped[key] = max(clamped.get(key, 0.0), held)
-    here, later = set(), []
-    for kind, at in marks:
+    here, later, names, next_names = set(), [], set(), set()
+    for kind, at, name in marks:
         if kind == "forward":
             continue
         if kind in ("segno", "coda") and (at is None or (at > 0 and at >= length)):
             later.append(kind)
+            if name:
+                next_names.add((kind, name))
         else:
             here.add(kind)
+            if name:
+                names.add((kind, name))
     return _PartMeasure(
         number=number,
         end=end,
@@ -444,6 +457,8 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         endings=frozenset(endings),
         next_forward=next_forward,
         next_marks=tuple(later),
+        names=frozenset(names),
+        next_names=frozenset(next_names),
         previous_backward=previous_backward,
     )
 
@@ -589,10 +604,10 @@ def _sound(sound, pos: float, divisions: float, tempos: list, marks: list, t: _T
             continue
         if kind == "fine" and value.strip().lower() == "no":
             continue
-        marks.append((kind, at))
+        marks.append((kind, at, value.strip() if kind in _NAMED else ""))
         said = True
     if attributes.get("forward-repeat", "").strip().lower() == "yes":
-        marks.append(("forward", at))
+        marks.append(("forward", at, ""))
     return said, has_tempo
 
 
@@ -625,13 +640,13 @@ def _direction(direction, pos: float, divisions: float, tempos: list, marks: lis
         return
     jumps = word_marks(" ".join(text)) & _JUMPS if symbols else set()
     if jumps:
-        marks.extend((kind, at) for kind in sorted(jumps))  # its symbols are part of the sign
+        marks.extend((kind, at, "") for kind in sorted(jumps))  # its symbols are part of the sign
         return
     for kind in symbols:
-        marks.append((kind, at))
+        marks.append((kind, at, ""))
     if words:
         for kind in word_marks(" ".join(words)):
-            marks.append((kind, at))
+            marks.append((kind, at, ""))
 
 
 def _metronome(metronome, t: _Tags) -> float | None:
@@ -682,10 +697,12 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
     forward = [False] * count
     backward = [0] * count  # times, 0: none
     marks: list[set[str]] = [set() for _ in range(count)]
+    names: list[set[tuple[str, str]]] = [set() for _ in range(count)]
     codas: dict[int, set[int]] = {}  # measure a coda mark is written in -> the measures it marks
     for part in parts:
         for i, pm in enumerate(part[:count]):
             forward[i] |= pm.forward
+            names[i] |= pm.names
             if pm.backward:
                 backward[i] = max(backward[i], pm.times)
             marks[i] |= pm.marks
@@ -693,6 +710,7 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
             if i + 1 < count:
                 forward[i + 1] |= pm.next_forward
             marks[later].update(pm.next_marks)
+            names[later] |= pm.next_names
             if "coda" in pm.marks:
                 codas.setdefault(i, set()).add(i)
             if "coda" in pm.next_marks:
@@ -737,6 +755,7 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
                 dalsegno="dalsegno" in marks[i],
                 tocoda="tocoda" in marks[i],
                 meter_length=meter,
+                names=frozenset(name for name in names[i] if name[0] in marks[i]),
             )
         )
     return tuple(result)

@@ -18,12 +18,15 @@ Conventions (those of common practice; where sources disagree, the choice is nam
 - **D.C. and D.S.** After the measure that holds the mark is played (on the last pass of any
   section it is in, and after its own backward repeat is taken), the music jumps to the first
   measure (D.C.) or to the last segno measure at or before the mark (D.S.; a D.S. with no segno
-  before it is ignored). Each mark jumps once. **After a jump no repeat is taken again**, as is
+  before it is ignored), of those with the segno's name where the D.S. names one that is written
+  before it (Sibelius and Dorico write ``<sound dalsegno="segno2"/>``; MuseScore 3 names every
+  segno "segno"). Each mark jumps once. **After a jump no repeat is taken again**, as is
   the usual convention: every repeated section is then played once, as on its last pass, so a
   first ending is skipped and the last ending played.
 - **al Fine, al Coda.** After a jump, the music stops at the end of the first Fine measure
-  played, and at the first To Coda measure played it jumps (once) to the first coda measure
-  after it. The words "al Fine" / "al Coda" need not be written: MusicXML's ``<sound>`` never
+  played, and at each To Coda measure played it jumps (once per To Coda) to the first coda measure
+  after it, of those with the coda's name where the To Coda names one that follows it (a D.S. al
+  Coda, then a D.C. al Coda 2). The words "al Fine" / "al Coda" need not be written: MusicXML's ``<sound>`` never
   says them, so a Fine or a To Coda is honoured after any D.C. or D.S. (A score that writes its
   To Coda as a plain coda mark has it read as one by :mod:`.musicxml`.) Before any jump, Fine,
   To Coda and coda marks do nothing (a Fine without D.C. or D.S. is ignored).
@@ -74,8 +77,9 @@ def unfold(measures: tuple[XmlMeasure, ...]) -> tuple[tuple[int, int], ...]:
     played = [0] * n
     out: list[tuple[int, int]] = []
     active: list[list] = []  # [section, pass], outermost first
-    jumped = coda_taken = False
-    fired: set[int] = set()
+    jumped = False
+    fired: set[int] = set()  # the D.C. and D.S. measures that have jumped
+    coda_fired: set[int] = set()  # the To Coda measures that have jumped
     i = 0
     while 0 <= i < n and len(out) < limit:
         active = [entry for entry in active if entry[0].start <= i <= entry[0].last]
@@ -107,22 +111,42 @@ def unfold(measures: tuple[XmlMeasure, ...]) -> tuple[tuple[int, int], ...]:
                 i = target
                 continue
         if (m.dacapo or m.dalsegno) and i not in fired and (m.endings or all(p >= s.passes for s, p in active)):
-            target = 0 if m.dacapo else max((s for s in segnos if s <= i), default=None)
+            target = 0 if m.dacapo else _segno(measures, segnos, i)
             if target is not None:
                 fired.add(i)
                 jumped = True
                 active = []
                 i = target
                 continue
-        if jumped and i in tocodas and not coda_taken:
-            target = next((c for c in codas if c > i), None)
+        if jumped and i in tocodas and i not in coda_fired:
+            target = _coda(measures, codas, i)
             if target is not None:
-                coda_taken = True
+                coda_fired.add(i)
                 active = []
                 i = target
                 continue
         i += 1
     return tuple(out)
+
+
+def _named(measure: XmlMeasure, kind: str) -> set[str]:
+    return {name for mark, name in measure.names if mark == kind}
+
+
+def _segno(measures: tuple[XmlMeasure, ...], segnos: list[int], i: int) -> int | None:
+    """Where the D.S. of measure ``i`` goes: the last segno at or before it, of those it names."""
+    before = [s for s in segnos if s <= i]
+    wanted = _named(measures[i], "dalsegno")
+    named = [s for s in before if wanted & _named(measures[s], "segno")]
+    return max(named or before, default=None)
+
+
+def _coda(measures: tuple[XmlMeasure, ...], codas: list[int], i: int) -> int | None:
+    """Where the To Coda of measure ``i`` goes: the first coda after it, of those it names."""
+    after = [c for c in codas if c > i]
+    wanted = _named(measures[i], "tocoda")
+    named = [c for c in after if wanted & _named(measures[c], "coda")]
+    return min(named or after, default=None)
 
 
 def _sections(measures: tuple[XmlMeasure, ...]) -> list[_Section]:
