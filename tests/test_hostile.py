@@ -8,8 +8,9 @@ is read (no link is followed, no FIFO opened), and each score's process stays sm
 Decisions the corpus documents: the content decides, not the extension (Verovio too goes by
 content), so a Humdrum file named ``.xml``, MusicXML named ``.mxl`` and an ``.mxl`` named ``.xml``
 are loaded and built; only text that is neither XML nor Humdrum, or a known binary format, is
-refused as "not a score". Text must be UTF-8 (or UTF-16 XML): Verovio ignores a declared Latin-1
-and its output then cannot be encoded, so Latin-1 is refused with the offending byte named.
+refused as "not a score". XML may be in any encoding it declares that a single-byte codec or
+UTF-16 reads (parse hands it to Verovio as UTF-8); undeclared Latin-1 bytes, in XML or Humdrum, are
+refused with the offending byte named.
 """
 
 from __future__ import annotations
@@ -216,9 +217,9 @@ def make_corpus(base: Path) -> tuple[Path, Path, dict[str, str]]:
     # Encodings.
     put("hostile/latin1_as_utf8.musicxml", musicxml("Café crème"),
         r"^not well-formed XML: byte 0xe9 at line 4, column \d+ is not UTF-8", encoding="latin-1")
-    put("hostile/latin1_declared.musicxml", musicxml("Café crème", encoding="ISO-8859-1"),
-        r"^XML declared in ISO-8859-1: Verovio reads UTF-8 and UTF-16 only$", encoding="latin-1")
-    put("hostile/shift_jis.xml", musicxml("Tiny", encoding="Shift_JIS"), r"^XML declared in Shift_JIS:")
+    put("renamed/latin1_declared.musicxml", musicxml("Café crème", encoding="ISO-8859-1"), BUILT, encoding="latin-1")
+    put("hostile/shift_jis.xml", musicxml("Tiny", encoding="Shift_JIS"),
+        r"^XML in an encoding that cannot be read: Shift_JIS \(unknown, or multi-byte")
     put("hostile/latin1.krn", "!!!OTL: Café\n" + kern(2), r"^not UTF-8: byte 0xe9 on line 1 ", encoding="latin-1")
 
     # Not scores at all, or not well-formed, or empty, or too big.
@@ -440,6 +441,7 @@ def test_real_scores_are_built(corpus, hostile_build):
 def test_built_renamed_scores_keep_their_text(hostile_build):
     titles = {row["score_id"]: row.get("title") for row in hostile_build.all_rows()}
     assert titles["renamed/utf16.musicxml"] == "Für Elise, café"
+    assert titles["renamed/latin1_declared.musicxml"] == "Café crème"
     assert titles["renamed/xml_as.mxl"] == "XML named mxl"
     assert titles["renamed/mxl_as.xml"] == "mxl named xml"
 

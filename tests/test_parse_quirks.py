@@ -6,6 +6,7 @@ quirk in this Verovio, then parsed: one clock for measures and notes, agreeing w
 from __future__ import annotations
 
 import base64
+import zipfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pdmx_fusa.records import ScoreRef
 from pdmx_fusa.stages import Rejected
 from pdmx_fusa.stages.parse import MEI, _parts, new_toolkit, parse
 from pdmx_fusa.stages.timemap import played_timemap
+from pdmx_fusa.timing import read_musicxml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"
 TWO_PARTS = Path(__file__).parent / "fixtures" / "timing" / "two_parts.musicxml"  # "Piano RH" and "Piano LH"
@@ -163,3 +165,35 @@ def test_verovio_midi_writer_errors_stay_off_the_terminal(capfd):
     path = Path(__file__).parent / "fixtures" / "parse" / "score_time_overflow.musicxml"
     parse(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
     assert "VLV" not in capfd.readouterr().err
+
+
+# --- encodings --------------------------------------------------------------------------------------
+
+
+def _utf16(text: str, bom: bool) -> bytes:
+    text = text.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    return text.encode("utf-16" if bom else "utf-16-le")
+
+
+@pytest.mark.parametrize("container", ["musicxml", "mxl"])
+@pytest.mark.parametrize("bom", [True, False])
+def test_utf16_musicxml_reads_as_its_utf8_original(tmp_path, container, bom):
+    """MusicXML in UTF-16 (as some Finale and Sibelius exports are; Verovio's loader reads it only
+    from a plain file with a byte order mark) parses to the same measures and notes as the same score in UTF-8."""
+    original = FIXTURES / "four_staves.musicxml"
+    data = _utf16(original.read_text(encoding="utf-8"), bom)
+    path = tmp_path / f"utf16.{container}"
+    if container == "mxl":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("META-INF/container.xml", '<?xml version="1.0" encoding="UTF-8"?><container><rootfiles>'
+                             '<rootfile full-path="score.musicxml"/></rootfiles></container>')
+            archive.writestr("score.musicxml", data)
+    else:
+        path.write_bytes(data)
+    # the quirk: Verovio alone refuses it, except a plain file with a byte order mark
+    assert new_toolkit(ParseConfig()).loadFile(str(path)) == (bom and container == "musicxml")
+    score, expected = parsed(path), parsed(original)
+    assert [p.onset for p in score.performance] == [p.onset for p in expected.performance]
+    assert [(n.key, n.onset, n.offset) for n in score.midi.notes] == [(n.key, n.onset, n.offset) for n in expected.midi.notes]
+    assert score.svgs == expected.svgs
+    assert read_musicxml(path) == read_musicxml(original)  # the timeline's own reading too

@@ -190,6 +190,34 @@ def test_a_tie_is_not_held_into_a_measure_that_does_not_follow():
     assert [n.offset for n in cut.notes if n.engraved_id == tied.engraved_id] == [2.0, 7.0]
 
 
+TIE_INTO_NEW_TEMPO = """<?xml version="1.0" encoding="UTF-8"?>
+<score-partwise version="4.0"><part-list><score-part id="P1"><part-name>Piano</part-name></score-part></part-list>
+<part id="P1"><measure number="1"><attributes><divisions>1</divisions><time><beats>4</beats><beat-type>4</beat-type></time>
+<clef><sign>G</sign><line>2</line></clef></attributes><sound tempo="120"/>
+<note><pitch><step>C</step><octave>4</octave></pitch><duration>2</duration><voice>1</voice><type>half</type></note>
+<note><pitch><step>E</step><octave>4</octave></pitch><duration>2</duration><tie type="start"/><voice>1</voice><type>half</type>
+<notations><tied type="start"/></notations></note>
+</measure><measure number="2"><sound tempo="{bpm}"/>
+<note><pitch><step>E</step><octave>4</octave></pitch><duration>1</duration><tie type="stop"/><voice>1</voice><type>quarter</type>
+<notations><tied type="stop"/></notations></note>
+<note><pitch><step>G</step><octave>4</octave></pitch><duration>1</duration><voice>1</voice><type>quarter</type></note>
+<note><rest/><duration>2</duration><voice>1</voice><type>half</type></note></measure></part></score-partwise>
+"""
+
+
+@pytest.mark.parametrize(("bpm", "tie_end"), [(60, 3.0), (240, 2.25)])
+def test_a_tie_into_a_new_tempo_is_held_at_that_tempo(tmp_path, bpm, tie_end):
+    """E4 tied from beat 3 of m1 (120 bpm) over the barline for a quarter of m2, where a new tempo
+    starts: it is held for 1 s plus a quarter at the new tempo, and ends where G4 begins."""
+    path = tmp_path / "tie.musicxml"
+    path.write_text(TIE_INTO_NEW_TEMPO.format(bpm=bpm))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    (e4,) = [n for n in score.notes if n.key == 64]
+    (g4,) = [n for n in score.notes if n.key == 67]
+    assert e4.onset == pytest.approx(1.0, abs=0.001) and g4.onset == pytest.approx(tie_end, abs=0.001)
+    assert e4.offset == pytest.approx(tie_end, abs=0.01)  # Verovio ends each note 1/120 quarter early
+
+
 def test_a_multiple_rest_lasts_as_long_as_the_measures_it_shows():
     """Verovio engraves a <multiple-rest> of 3 as one measure: the MusicXML's measures are merged
     to match (instead of falling back to Verovio's timing), so the tempo mark on beat 3 of m1

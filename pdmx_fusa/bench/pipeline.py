@@ -45,7 +45,7 @@ from ..build.isolation import Ended, call_isolated
 from ..config import load_config
 from ..engraving.raster import rasterise
 from ..stages.engrave import engrave, page_png, parse_svg
-from ..stages.parse import new_toolkit, parse
+from ..stages.parse import load, new_toolkit, parse
 from ..stages.plan import plan
 from ..stages.performance import perform
 from ..stages.split import piece_key, split
@@ -99,7 +99,7 @@ def floor(report: Report, overrides: list[str]) -> dict[str, float]:
         ref = outcome.ref
         start = time.process_time()
         toolkit = new_toolkit(cfg.parse)
-        toolkit.loadFile(ref.path)
+        load(toolkit, ref.path)
         svgs = [toolkit.renderToSVG(page) for page in range(1, toolkit.getPageCount() + 1)]
         spent["Verovio load + SVG"] += time.process_time() - start
         start = time.process_time()

@@ -6,9 +6,9 @@ never followed; FIFOs, sockets and devices, never opened; folders) or whose path
 files that are empty or huge;
 zip bombs (by the central directory and again while unpacking, under a byte budget), unsafe or
 duplicate member names, encrypted members, archives without a rootfile; XML that declares or uses
-entities (nothing is expanded, no external DTD or entity is read), is not well-formed, is not
-UTF-8/UTF-16, or whose root is not a score; binary data named like a score; text without a
-``**kern`` spine.
+entities (nothing is expanded, no external DTD or entity is read), is not well-formed, is in an
+encoding it cannot read (unknown, or multi-byte other than UTF-8 and UTF-16), or whose root is
+not a score; binary data named like a score; text without a ``**kern`` spine.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ _TEXT_BYTES = bytes(range(32, 256)) + b"\t\n\r\f\v"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, NotImplementedError, RuntimeError, UnicodeDecodeError,
                struct.error, zlib.error)
-_VEROVIO_ENCODINGS = ("utf-8", "utf8", "utf-16", "utf16", "us-ascii", "ascii")  # it ignores any other declared
 _NOT_REGULAR = (  # what an entry is, by lstat (a link) or fstat (anything else)
     (stat.S_ISLNK, "symbolic link: not followed"),
     (stat.S_ISFIFO, "a FIFO, not a regular file"),
@@ -218,9 +217,7 @@ def _check_xml(chunks: Iterable[bytes], where: str = "", on_element=None) -> str
         raise Rejected(f"XML{where} uses an undeclared entity (&{name};): external DTDs are never read")
 
     def declaration(version, encoding, standalone):
-        declared.append(encoding)
-        if encoding and encoding.lower().replace("_", "-") not in _VEROVIO_ENCODINGS:
-            raise Rejected(f"XML{where} declared in {encoding}: Verovio reads UTF-8 and UTF-16 only")
+        declared.append(encoding)  # any that the parser reads: parse hands Verovio the text as UTF-8
 
     def start(name, attributes):
         if not root:
@@ -247,7 +244,8 @@ def _check_xml(chunks: Iterable[bytes], where: str = "", on_element=None) -> str
         except Rejected:
             raise
         except (LookupError, ValueError):  # an encoding expat cannot read: unknown, or multi-byte
-            raise Rejected(f"XML{where} in an unsupported encoding: {declared[0] if declared else '?'}") from None
+            raise Rejected(f"XML{where} in an encoding that cannot be read: {declared[0] if declared else '?'} "
+                           "(unknown, or multi-byte other than UTF-8 and UTF-16; save it as UTF-8)") from None
 
     for chunk in chunks:
         utf16 = utf16 or (not fed and chunk.startswith(_UTF16_BOMS))

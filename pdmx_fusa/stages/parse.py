@@ -18,7 +18,7 @@ import verovio
 from ..config import ParseConfig
 from ..audio.midi import Midi, Note, TempoMap, read_midi
 from ..records import Measure, PageLabels, Performed, Score, ScoreRef
-from ..timing.musicxml import read_musicxml
+from ..timing.musicxml import read_musicxml, score_bytes
 from . import Rejected
 from .container import check_container
 from .dynamics import score_marks
@@ -30,6 +30,8 @@ MEI = "{http://www.music-encoding.org/ns/mei}"
 RESOURCES = str(Path(verovio.__file__).parent / "data")
 METER_SYMBOLS = {"common": "4/4", "cut": "2/2"}
 _MEASURE_IN_SVG = re.compile(r'<g id="([^"]+)" class="measure')
+_DECLARED_ENCODING = re.compile(r'^(<\?xml[^>]*?encoding\s*=\s*)(["\'])[^"\']*\2')
+_DECLARATION = re.compile(rb'^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']')
 
 verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar; reasons are ours
 
@@ -51,11 +53,42 @@ def new_toolkit(cfg: ParseConfig) -> verovio.toolkit:
     return toolkit
 
 
+def load(toolkit: verovio.toolkit, path: str) -> bool:
+    """Load the score file ``path`` into ``toolkit``; whether it loaded. XML in an encoding other
+    than UTF-8 is handed to Verovio as UTF-8 text: it reads UTF-16 (some Finale and Sibelius
+    exports) only from a plain file with a byte order mark, and reads any other declared encoding
+    (ISO-8859-1, windows-1252) as if it were UTF-8."""
+    text = _utf8_text(score_bytes(Path(path)))
+    return toolkit.loadData(text) if text is not None else toolkit.loadFile(path)
+
+
+def _utf8_text(data: bytes | None) -> str | None:
+    """``data`` decoded, its XML declaration then saying UTF-8, if it is XML in another encoding:
+    UTF-16 by its byte order mark or by how ``<?`` is written, else the encoding its declaration
+    names. None for UTF-8 or ASCII, for what is not XML, and for what does not decode."""
+    if not data:
+        return None
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        codec = "utf-16"
+    elif data[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
+        codec = "utf-16-le" if data[0] else "utf-16-be"
+    else:
+        declared = _DECLARATION.match(data)
+        codec = declared.group(1).decode("ascii") if declared else "utf-8"
+        if codec.lower().replace("_", "-") in ("utf-8", "utf8", "us-ascii", "ascii"):
+            return None
+    try:
+        text = data.decode(codec).lstrip("\ufeff")
+    except (LookupError, UnicodeDecodeError):
+        return None
+    return _DECLARED_ENCODING.sub(r'\1"UTF-8"', text, count=1)
+
+
 def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     """Load ``ref`` with Verovio, lay it out in pages, and read its measures, timing and MIDI."""
     check_container(Path(ref.path))
     toolkit = new_toolkit(cfg)
-    if not toolkit.loadFile(ref.path):
+    if not load(toolkit, ref.path):
         raise Rejected("Verovio could not load the file (unreadable, or not a format it knows)")
     pages = toolkit.getPageCount()
     if pages == 0:
@@ -73,7 +106,7 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         # through, every measure once; the timeline stage lays out the MusicXML's own order
         toolkit = new_toolkit(cfg)
         toolkit.setOptions({"expandNever": True})
-        toolkit.loadFile(ref.path)
+        load(toolkit, ref.path)
         performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
         mei = ET.fromstring(toolkit.getMEI())
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from

@@ -8,7 +8,8 @@ second, and knows no D.C., D.S., Fine or Coda. For a MusicXML score this stage t
 MusicXML itself (:mod:`pdmx_fusa.timing`) each measure's real length, every tempo mark at its
 position, the fermatas, and the performed order; each performed measure then plays the notes
 (and pedal) of one of Verovio's renditions of it, every event moved by where it lies within that
-rendition onto the measure's real length. The result is one new MIDI, whose times every row
+rendition onto the measure's real length; a note held past its measure (tied) is held as many
+quarters beyond it as in Verovio's rendition, on the new clock. The result is one new MIDI, whose times every row
 carries and from which the audio is synthesised: one source of time.
 
 Tempo: each performed measure starts at the tempo in effect at its place in the score (the last
@@ -95,6 +96,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
 
     performance, notes, controls = [], [], []
     by_rendition = _events_by_rendition(score)
+    quarter_at = score.midi.tempo.quarter_at_seconds  # Verovio's clock: its tempo may change at a barline a note is held over
     offsets = [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)]
     held = _held_until(order, offsets)
     for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
@@ -107,6 +109,8 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         span = source.offset - source.onset
 
         def moved(t: float) -> float:
+            if t > source.offset:  # held past its measure (tied): by the quarters Verovio holds it beyond
+                return clock.seconds(start + length + quarter_at(t) - quarter_at(source.offset))
             fraction = (t - source.onset) / span if span > 0 else 0.0
             return clock.seconds(start + fraction * length)
 
