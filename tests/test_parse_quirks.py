@@ -197,3 +197,25 @@ def test_utf16_musicxml_reads_as_its_utf8_original(tmp_path, container, bom):
     assert [(n.key, n.onset, n.offset) for n in score.midi.notes] == [(n.key, n.onset, n.offset) for n in expected.midi.notes]
     assert score.svgs == expected.svgs
     assert read_musicxml(path) == read_musicxml(original)  # the timeline's own reading too
+
+
+@pytest.mark.parametrize("declared", ["UTF-8", "ISO-8859-1", None])
+@pytest.mark.parametrize("container", ["musicxml", "mxl"])
+def test_a_utf8_byte_order_mark_is_read(tmp_path, container, declared):
+    """UTF-8 with a byte order mark (which Verovio refuses), whatever its declaration says, parses
+    as the same score without it."""
+    original = FIXTURES / "four_staves.musicxml"
+    text = original.read_text(encoding="utf-8")
+    text = text.replace('<?xml version="1.0" encoding="UTF-8"?>', f'<?xml version="1.0" encoding="{declared}"?>' if declared else "", 1)
+    data = b"\xef\xbb\xbf" + text.encode("utf-8")
+    path = tmp_path / f"bom.{container}"
+    if container == "mxl":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("META-INF/container.xml", '<container><rootfiles><rootfile full-path="score.musicxml"/></rootfiles></container>')
+            archive.writestr("score.musicxml", data)
+    else:
+        path.write_bytes(data)
+    assert not new_toolkit(ParseConfig()).loadFile(str(path))  # the quirk
+    score, expected = parsed(path), parsed(original)
+    assert [(n.key, n.onset, n.offset) for n in score.midi.notes] == [(n.key, n.onset, n.offset) for n in expected.midi.notes]
+    assert score.svgs == expected.svgs

@@ -49,12 +49,6 @@ class TempoMap:
     def seconds_at_quarter(self, qstamp: float) -> float:
         return self.seconds(qstamp * self.ppq)
 
-    def quarter_at_seconds(self, seconds: float) -> float:
-        """The quarter-note position sounding at ``seconds`` (the inverse of :meth:`seconds_at_quarter`)."""
-        i = max(bisect.bisect_right(self.starts, seconds) - 1, 0)
-        rate = self.rates[i]
-        return (self.ticks[i] + ((seconds - self.starts[i]) / rate if rate > 0 else 0.0)) / self.ppq
-
 
 @dataclass(frozen=True)
 class Midi:

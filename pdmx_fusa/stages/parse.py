@@ -31,7 +31,7 @@ RESOURCES = str(Path(verovio.__file__).parent / "data")
 METER_SYMBOLS = {"common": "4/4", "cut": "2/2"}
 _MEASURE_IN_SVG = re.compile(r'<g id="([^"]+)" class="measure')
 _DECLARED_ENCODING = re.compile(r'^(<\?xml[^>]*?encoding\s*=\s*)(["\'])[^"\']*\2')
-_DECLARATION = re.compile(rb'^(?:\xef\xbb\xbf)?<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']')
+_DECLARATION = re.compile(rb'^<\?xml[^>]*?encoding\s*=\s*["\']([A-Za-z0-9._:-]+)["\']')
 
 verovio.enableLog(verovio.LOG_OFF)  # its warnings would flood the progress bar; reasons are ours
 
@@ -54,21 +54,24 @@ def new_toolkit(cfg: ParseConfig) -> verovio.toolkit:
 
 
 def load(toolkit: verovio.toolkit, path: str) -> bool:
-    """Load the score file ``path`` into ``toolkit``; whether it loaded. XML in an encoding other
-    than UTF-8 is handed to Verovio as UTF-8 text: it reads UTF-16 (some Finale and Sibelius
-    exports) only from a plain file with a byte order mark, and reads any other declared encoding
-    (ISO-8859-1, windows-1252) as if it were UTF-8."""
+    """Load the score file ``path`` into ``toolkit``; whether it loaded. Text Verovio would refuse
+    or misread is handed to it as UTF-8 text without a byte order mark: it refuses UTF-8 with one,
+    reads UTF-16 (some Finale and Sibelius exports) only from a plain file with a byte order mark,
+    and reads any other declared encoding (ISO-8859-1, windows-1252) as if it were UTF-8."""
     text = _utf8_text(score_bytes(Path(path)))
     return toolkit.loadData(text) if text is not None else toolkit.loadFile(path)
 
 
 def _utf8_text(data: bytes | None) -> str | None:
-    """``data`` decoded, its XML declaration then saying UTF-8, if it is XML in another encoding:
-    UTF-16 by its byte order mark or by how ``<?`` is written, else the encoding its declaration
-    names. None for UTF-8 or ASCII, for what is not XML, and for what does not decode."""
+    """``data`` decoded, its XML declaration then saying UTF-8, if Verovio would not read it as it
+    is: UTF-8 with a byte order mark, UTF-16 (by its byte order mark or by how ``<?`` is written),
+    else XML in the encoding its declaration names. None for plain UTF-8 or ASCII, and for what
+    does not decode."""
     if not data:
         return None
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+    if data[:3] == b"\xef\xbb\xbf":  # UTF-8 with a byte order mark, which Verovio refuses
+        codec = "utf-8-sig"
+    elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         codec = "utf-16"
     elif data[:4] in (b"<\x00?\x00", b"\x00<\x00?"):
         codec = "utf-16-le" if data[0] else "utf-16-be"
@@ -78,7 +81,7 @@ def _utf8_text(data: bytes | None) -> str | None:
         if codec.lower().replace("_", "-") in ("utf-8", "utf8", "us-ascii", "ascii"):
             return None
     try:
-        text = data.decode(codec).lstrip("\ufeff")
+        text = data.decode(codec).lstrip("\ufeff \t\r\n")  # Verovio refuses XML that starts with a blank
     except (LookupError, UnicodeDecodeError):
         return None
     return _DECLARED_ENCODING.sub(r'\1"UTF-8"', text, count=1)

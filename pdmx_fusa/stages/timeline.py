@@ -96,7 +96,8 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
 
     performance, notes, controls = [], [], []
     by_rendition = _events_by_rendition(score)
-    quarter_at = score.midi.tempo.quarter_at_seconds  # Verovio's clock: its tempo may change at a barline a note is held over
+    engraved = {m.id: i for i, m in enumerate(score.measures)}
+    verovio_lengths = [xml[engraved[v.engraved_id]].length if v.engraved_id in engraved else 0.0 for v in score.performance]
     offsets = [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)]
     held = _held_until(order, offsets)
     for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
@@ -109,8 +110,8 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         span = source.offset - source.onset
 
         def moved(t: float) -> float:
-            if t > source.offset:  # held past its measure (tied): by the quarters Verovio holds it beyond
-                return clock.seconds(start + length + quarter_at(t) - quarter_at(source.offset))
+            if t > source.offset:  # held past its measure (tied): as far into the measures after it as Verovio holds it
+                return clock.seconds(start + length + _overhang(score.performance, verovio_lengths, p, t))
             fraction = (t - source.onset) / span if span > 0 else 0.0
             return clock.seconds(start + fraction * length)
 
@@ -134,6 +135,22 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         score, performance=performance, notes=tuple(notes), midi=midi, duration=end,
         labels=page_labels(score.measures, performance, len(score.svgs)),
     )
+
+
+def _overhang(performance: Sequence[Performed], lengths: Sequence[float], p: int, t: float) -> float:
+    """Quarters that Verovio's time ``t``, past the end of its performed measure ``p``, lies beyond
+    it: each of its performed measures after ``p`` counts its MusicXML length (``lengths``), the
+    one ``t`` falls in the fraction of it that has passed. Verovio's tempo may change at the
+    barline, and its clock in quarters may be broken (a timemap rebuilt from real time)."""
+    quarters = 0.0
+    for k in range(p + 1, len(performance)):
+        measure, span = performance[k], performance[k].offset - performance[k].onset
+        if t <= measure.offset or k == len(performance) - 1:
+            return quarters + ((t - measure.onset) / span * lengths[k] if span > 0 else 0.0)
+        quarters += lengths[k]
+    source = performance[p]  # the last measure: held on at its own pace
+    span = source.offset - source.onset
+    return (t - source.offset) / span * lengths[p] if span > 0 else 0.0
 
 
 def _held_until(order: Sequence[tuple[int, int]], offsets: list[float]) -> list[float]:
