@@ -8,9 +8,10 @@ second, and knows no D.C., D.S., Fine or Coda. For a MusicXML score this stage t
 MusicXML itself (:mod:`pdmx_fusa.timing`) each measure's real length, every tempo mark at its
 position, the fermatas, and the performed order; each performed measure then plays the notes
 (and pedal) of one of Verovio's renditions of it, every event moved by where it lies within that
-rendition onto the measure's real length; a note held past its measure (tied) is held as many
-quarters beyond it as in Verovio's rendition, on the new clock. The result is one new MIDI, whose times every row
-carries and from which the audio is synthesised: one source of time.
+rendition onto the measure's real length; a note held past its measure (tied) reaches as far
+into the measures after it as in Verovio's rendition (the share of each it covers, of that
+measure's real length). The result is one new MIDI, whose times every row carries and from
+which the audio is synthesised: one source of time.
 
 Tempo: each performed measure starts at the tempo in effect at its place in the score (the last
 mark before it in document order, 120 quarters per minute before any: so after a D.C. the opening
