@@ -29,6 +29,20 @@ class ScoreRef:
 
 
 @dataclass(frozen=True)
+class Layer:
+    """One voice of an engraved measure (an MEI ``<layer>``) as Verovio engraved and timed it: its
+    notes and chords in order, rests and grace notes left out."""
+
+    staff: str  # MEI staff @n
+    n: str  # MEI layer @n: Verovio keeps the MusicXML <voice> number
+    notes: tuple[tuple[str, ...], ...]  # per note or chord: the ids of its notes
+    pitches: tuple[tuple[str, ...], ...]  # per note or chord: its written pitches, sorted ("C4", "E4")
+    onsets: tuple[float, ...]  # per note or chord: where Verovio plays it, as a share of its performed measure (nan: not played)
+    ends: tuple[float, ...]  # per note or chord: where Verovio ends it, as a share of the same measure (nan: unknown)
+    graces: tuple[str, ...] = ()  # ids of the layer's grace notes
+
+
+@dataclass(frozen=True)
 class Measure:
     """One engraved measure as Verovio laid it out."""
 
@@ -38,6 +52,7 @@ class Measure:
     key_fifths: int  # key signature in effect: sharps > 0, flats < 0
     meter: str  # time signature in effect, e.g. "3/4"; "" when none is given
     written: int = 1  # the written measures it engraves: more than 1 for a multiple rest
+    layers: tuple[Layer, ...] = ()  # its voices, staff by staff
 
 
 @dataclass(frozen=True)

@@ -245,26 +245,98 @@ def _note(step: str, duration: int, kind: str, extra: str = "") -> str:
 TRIPLET = "<time-modification><actual-notes>3</actual-notes><normal-notes>2</normal-notes></time-modification>"
 
 
+def _two_staves(divisions: int, beats: str, upper: str, lower: str, voice: int) -> str:
+    """One measure of a two-staff part: ``upper`` on staff 1, then ``lower`` (notes of ``voice``,
+    which moves them onto staff 2), then a measure of a half note."""
+    lower = lower.replace("<voice>1</voice>", f"<voice>{voice}</voice><staff>2</staff>")
+    text = _one_part(divisions, beats, upper + "<backup><duration>%d</duration></backup>" % (2 * divisions) + lower,
+                     _note("G", 2 * divisions, "half"))
+    return text.replace("<clef>", "<staves>2</staves><clef>", 1)
+
+
+TRIPLET_RUN = "".join(_note(s, 1, "eighth", TRIPLET) for s in "CDE") + _note("F", 3, "quarter")  # 2/4, 3 divisions
+
+
 @pytest.mark.parametrize(("name", "text", "onsets"), [
     # three quarters and a <forward> filling 4/4 (Verovio plays the measure as 3 quarters): not stretched
     ("forward", _one_part(1, "4", _note("D", 1, "quarter") + _note("E", 1, "quarter") + _note("F", 1, "quarter")
                           + "<forward><duration>1</duration></forward>", _note("G", 4, "whole")), [0.0, 0.5, 1.0, 2.0]),
     # triplet eighths marked by <time-modification> alone (Verovio plays them as eighths), then a quarter
-    ("triplet", _one_part(3, "2", "".join(_note(s, 1, "eighth", TRIPLET) for s in "CDE") + _note("F", 3, "quarter"),
-                          _note("G", 6, "half")), [0.0, 1 / 6, 2 / 6, 0.5, 1.0]),
+    ("triplet", _one_part(3, "2", TRIPLET_RUN, _note("G", 6, "half")), [0.0, 1 / 6, 2 / 6, 0.5, 1.0]),
+    # beneath them, on the other staff, two quarters Verovio times right: each voice is placed on its own
+    ("staves", _two_staves(3, "2", TRIPLET_RUN, _note("A", 3, "quarter").replace("<octave>4", "<octave>2")
+                           + _note("B", 3, "quarter").replace("<octave>4", "<octave>2"), voice=5),
+     [0.0, 0.0, 1 / 6, 2 / 6, 0.5, 0.5, 1.0]),
+    # the same with the voices of each staff numbered from 1 (as Finale and Sibelius export)
+    ("staves_numbered_apart", _two_staves(3, "2", TRIPLET_RUN, _note("A", 3, "quarter").replace("<octave>4", "<octave>2")
+                                          + _note("B", 3, "quarter").replace("<octave>4", "<octave>2"), voice=1),
+     [0.0, 0.0, 1 / 6, 2 / 6, 0.5, 0.5, 1.0]),
 ])
-@pytest.mark.xfail(strict=True, reason="known limit (docs/dataset.md): notes take their place within a measure from "
-                   "Verovio's rendition of it, scaled onto the measure's real length; matching them to the MusicXML's "
-                   "notes voice by voice is not built")
 def test_notes_begin_where_their_durations_put_them(tmp_path, name, text, onsets):
     """Where Verovio's rendition of a measure is timed otherwise than its <duration>s, each note
-    should still begin where the durations before it put it. Matching the measure's distinct onsets
-    in order was tried and not kept: where voices are mistimed differently (asap-dev Beethoven 13-4
-    m. 81) it pairs a left-hand note with a right-hand run's."""
+    begins where the durations before it in its voice put it (:mod:`pdmx_fusa.stages.voices`)."""
     path = tmp_path / f"{name}.musicxml"
     path.write_text(text)
     score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
     assert [n.onset for n in score.notes] == pytest.approx(onsets, abs=0.001)
+
+
+@pytest.mark.parametrize(("slash", "grace_onset", "principal_onset"), [
+    ("", 0.5, 0.75),  # an appoggiatura on the beat, delaying its note by half (Verovio's reading)
+    (' slash="yes"', 0.48, 0.5),  # an acciaccatura just before the beat, its note on it
+])
+def test_grace_notes_keep_their_place_by_the_beat(tmp_path, slash, grace_onset, principal_onset):
+    """The triplet measure with a grace note before its quarter: the quarter's beat is where the
+    durations put it (0.5 s), and the grace note and the quarter lie around that beat as Verovio
+    plays them there."""
+    grace = f"<note><grace{slash}/><pitch><step>A</step><octave>4</octave></pitch><voice>1</voice><type>eighth</type></note>"
+    path = tmp_path / "grace.musicxml"
+    path.write_text(_one_part(3, "2", TRIPLET_RUN.replace("<note><pitch><step>F", grace + "<note><pitch><step>F"), _note("G", 6, "half")))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    (a4,) = [n for n in score.notes if n.grace]
+    (f4,) = [n for n in score.notes if n.key == 65]
+    assert (a4.key, a4.onset, f4.onset) == (69, pytest.approx(grace_onset, abs=0.005), pytest.approx(principal_onset, abs=0.005))
+
+
+def _chord(steps: str, octave: int, staff: int, voice: int, extra: str = "") -> str:
+    """A quarter-note chord (3 divisions) on ``staff``."""
+    return "".join(f"<note>{'<chord/>' if k else ''}<pitch><step>{step}</step><octave>{octave}</octave></pitch><duration>3</duration>"
+                   f"<voice>{voice}</voice><type>quarter</type><staff>{staff}</staff>{extra}</note>" for k, step in enumerate(steps))
+
+
+def test_an_arpeggio_over_both_staves_is_rolled_from_the_beat(tmp_path):
+    """A chord on each staff rolled as one arpeggio (Verovio rolls C2 G2 C4 E4 G4 a 32nd apart at
+    120 bpm), then upper triplets marked by <time-modification> alone: the roll is kept, starting
+    on the beat, and the triplets and the lower second chord are where the durations put them."""
+    arpeggio = "<notations><arpeggiate/></notations>"
+    upper = _chord("CEG", 4, 1, 1, arpeggio) + "".join(_note(s, 1, "eighth", TRIPLET).replace("</voice>", "</voice><staff>1</staff>") for s in "DEF")
+    lower = _chord("CG", 2, 2, 5, arpeggio) + _chord("CG", 2, 2, 5)
+    path = tmp_path / "arpeggio.musicxml"
+    path.write_text(_one_part(3, "2", upper + "<backup><duration>6</duration></backup>" + lower, _note("G", 6, "half"))
+                    .replace("<clef>", "<staves>2</staves><clef>", 1))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    assert [(n.key, n.onset) for n in score.notes] == [
+        (36, 0.0), (43, pytest.approx(0.029, abs=0.002)), (60, pytest.approx(0.059, abs=0.002)), (64, pytest.approx(0.088, abs=0.002)),
+        (67, pytest.approx(0.117, abs=0.002)), (36, 0.5), (43, 0.5), (62, 0.5), (64, pytest.approx(2 / 3, abs=0.001)),
+        (65, pytest.approx(5 / 6, abs=0.001)), (67, 1.0),
+    ]
+
+
+def test_a_multiple_rest_keeps_the_names_of_the_signs_in_it(tmp_path):
+    """Segno "B" in the middle measure of a multiple rest (m2-m4, engraved as one), segno "A" in
+    m5, a D.S. naming "B" in m6: the D.S. goes back to the multiple rest, not to the nearer m5."""
+    whole = "<note><pitch><step>C</step><octave>5</octave></pitch><duration>4</duration><voice>1</voice><type>whole</type></note>"
+    rest = '<note><rest measure="yes"/><duration>4</duration><voice>1</voice></note>'
+    sign = '<direction><direction-type><segno/></direction-type><sound segno="{}"/></direction>'
+    body = [whole, '<attributes><measure-style><multiple-rest>3</multiple-rest></measure-style></attributes>' + rest,
+            sign.format("B") + rest, rest, sign.format("A") + whole,
+            whole + '<direction><direction-type><words>D.S.</words></direction-type><sound dalsegno="B"/></direction>', whole]
+    path = tmp_path / "named_segno_in_a_multiple_rest.musicxml"
+    path.write_text(_one_part(1, "4", *body))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    assert [m.written for m in score.measures] == [1, 3, 1, 1, 1]
+    engraved = {m.id: i for i, m in enumerate(score.measures)}
+    assert [engraved[p.engraved_id] for p in score.performance] == [0, 1, 2, 3, 1, 2, 3, 4]
 
 
 def test_a_multiple_rest_lasts_as_long_as_the_measures_it_shows():

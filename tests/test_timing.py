@@ -332,6 +332,36 @@ def test_barline_names_its_segno(tmp_path):
     assert indices(measures) == [0, 1, 2, 3, 2, 3, 4]
 
 
+def test_notes_voice_by_voice(tmp_path):
+    """Each note or chord that takes time, with its part, staff, voice, place by the <duration>s
+    before it (across a <backup>), length and written pitches; a grace note is left out, a chord
+    is one, a cross-staff note keeps its voice, a <forward> moves the cursor."""
+    text = """<score-partwise><part id="P1"><measure number="1"><attributes><divisions>2</divisions><staves>2</staves></attributes>
+<note><pitch><step>E</step><octave>4</octave></pitch><duration>2</duration><voice>1</voice><staff>1</staff></note>
+<note><chord/><pitch><step>C</step><alter>1</alter><octave>4</octave></pitch><duration>2</duration><voice>1</voice><staff>1</staff></note>
+<note><grace/><pitch><step>B</step><octave>4</octave></pitch><voice>1</voice><staff>1</staff></note>
+<note><pitch><step>A</step><octave>4</octave></pitch><duration>1</duration><voice>1</voice><staff>1</staff></note>
+<note><pitch><step>G</step><octave>3</octave></pitch><duration>1</duration><voice>1</voice><staff>2</staff></note>
+<forward><duration>2</duration><voice>1</voice></forward>
+<note><pitch><step>D</step><octave>5</octave></pitch><duration>2</duration><voice>1</voice><staff>1</staff></note>
+<backup><duration>8</duration></backup>
+<note><rest/><duration>2</duration><voice>5</voice><staff>2</staff></note>
+<note><pitch><step>C</step><octave>3</octave></pitch><duration>6</duration><voice>5</voice><staff>2</staff></note>
+</measure></part><part id="P2"><measure number="1"><attributes><divisions>1</divisions></attributes>
+<note><unpitched><display-step>E</display-step><display-octave>4</display-octave></unpitched><duration>4</duration></note></measure></part></score-partwise>"""
+    path = tmp_path / "voices.musicxml"
+    path.write_text(text)
+    (measure,) = read_musicxml(path)
+    assert [(n.part, n.staff, n.voice, n.at, n.duration, n.pitches) for n in measure.notes] == [
+        (0, "1", 1, 0.0, 1.0, ("C4", "E4")),
+        (0, "1", 1, 1.0, 0.5, ("A4",)),
+        (0, "2", 1, 1.5, 0.5, ("G3",)),
+        (0, "1", 1, 3.0, 1.0, ("D5",)),
+        (0, "2", 5, 1.0, 3.0, ("C3",)),
+        (1, "1", 1, 0.0, 4.0, ("",)),
+    ]
+
+
 def test_namespaced_and_empty(tmp_path):
     ns = tmp_path / "ns.musicxml"
     ns.write_text('<score-partwise xmlns="urn:x"><part id="P1"><measure number="1"><attributes><divisions>2</divisions></attributes>'

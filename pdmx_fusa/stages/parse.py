@@ -25,6 +25,7 @@ from .dynamics import score_marks
 from .header import title_and_composer
 from .notes import XML_ID, notes_midi, perform_notes, read_engraved, timemap_notes
 from .timemap import played_timemap
+from .voices import read_layers
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
 RESOURCES = str(Path(verovio.__file__).parent / "data")
@@ -114,6 +115,8 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         mei = ET.fromstring(toolkit.getMEI())
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
     notes = perform_notes(toolkit, mei, midi, performance, timemap)
+    layers = read_layers(mei, timemap, midi.tempo, performance)
+    measures = tuple(replace(m, layers=layers.get(m.id, ())) for m in measures)
     # velocities from the marks (what the MIDI below plays and the notes column carries), and fermatas
     notes, fermatas = score_marks(mei, notes, performance, ref.score_id, cfg)
     title, composer = title_and_composer(ref, head)

@@ -8,9 +8,10 @@ second, and knows no D.C., D.S., Fine or Coda. For a MusicXML score this stage t
 MusicXML itself (:mod:`pdmx_fusa.timing`) each measure's real length, every tempo mark at its
 position, the fermatas, and the performed order; each performed measure then plays the notes
 (and pedal) of one of Verovio's renditions of it, every event moved by where it lies within that
-rendition onto the measure's real length; a note held past its measure (tied) reaches as far
-into the measures after it as in Verovio's rendition (the share of each it covers, of that
-measure's real length). The result is one new MIDI, whose times every row carries and from
+rendition onto the measure's real length, a note by its voice's anchors where its layer pairs
+with a MusicXML voice (:mod:`.voices`: where the ``<duration>``s put it); a note held past its
+measure (tied) reaches as far into the measures after it as in Verovio's rendition (the share of
+each it covers, of that measure's real length). The result is one new MIDI, whose times every row carries and from
 which the audio is synthesised: one source of time.
 
 Tempo: each performed measure starts at the tempo in effect at its place in the score (the last
@@ -36,6 +37,7 @@ from ..timing.musicxml import XmlMeasure, read_musicxml
 from ..timing.unfold import unfold
 from . import Rejected
 from .parse import page_labels
+from .voices import Anchors, place, written_places
 
 DEFAULT_BPM = 120.0  # quarter notes per minute before the first tempo mark (MusicXML's default)
 PPQ = 960  # ticks per quarter of the new MIDI's tempo map
@@ -60,7 +62,8 @@ def timeline(score: Score, cfg: ParseConfig) -> Score:
 def _as_engraved(xml: tuple[XmlMeasure, ...], written: list[int]) -> tuple[XmlMeasure, ...]:
     """``xml``'s measures grouped as Verovio engraves them: the ``written[k]`` measures that the
     k-th engraved one stands for (a multiple rest: several measures of rest shown as one) become
-    one measure, as long as they are together, with their tempo marks and fermatas in place."""
+    one measure, as long as they are together, with their tempo marks and fermatas in place and
+    the names of their segnos and codas."""
     if all(n == 1 for n in written):
         return xml
     merged, first = [], 0
@@ -78,6 +81,7 @@ def _as_engraved(xml: tuple[XmlMeasure, ...], written: list[int]) -> tuple[XmlMe
             times=group[-1].times,
             endings=tuple(sorted({e for m in group for e in m.endings})),
             **{mark: any(getattr(m, mark) for m in group) for mark in ("segno", "coda", "fine", "dacapo", "dalsegno", "tocoda")},
+            names=frozenset().union(*(m.names for m in group)),
         ))
     return tuple(merged)
 
@@ -101,6 +105,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
     verovio_lengths = [xml[engraved[v.engraved_id]].length if v.engraved_id in engraved else 0.0 for v in score.performance]
     offsets = [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)]
     held = _held_until(order, offsets)
+    places: dict[int, dict[str, Anchors]] = {}  # by measure index: the anchors of its notes (:mod:`.voices`)
     for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
         length = xml[index].length
         onset, offset = clock.seconds(start), offsets[j]
@@ -109,17 +114,21 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
             continue
         source = score.performance[p]
         span = source.offset - source.onset
+        if index not in places:
+            places[index] = written_places(score.measures[index].layers, xml[index].notes, length)
 
-        def moved(t: float) -> float:
+        def moved(t: float, anchors: Anchors = ()) -> float:
             if t > source.offset:  # held past its measure (tied): as far into the measures after it as Verovio holds it
                 return clock.seconds(start + length + _overhang(score.performance, verovio_lengths, p, t))
             fraction = (t - source.onset) / span if span > 0 else 0.0
-            return clock.seconds(start + fraction * length)
+            return clock.seconds(start + (place(anchors, fraction) if anchors else fraction * length))
 
         rendition_notes, rendition_controls = by_rendition[p]
         for note in rendition_notes:
-            start_s = moved(note.onset)
-            notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=max(min(moved(note.offset), held[j]), start_s)))
+            anchors = places[index].get(note.engraved_id, ())
+            start_s = moved(note.onset, anchors)
+            offset = max(min(moved(note.offset, anchors), held[j]), start_s)
+            notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=offset))
         controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
     # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
     notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel, n.offset)))

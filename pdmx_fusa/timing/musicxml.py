@@ -115,6 +115,19 @@ _STRIP = " \t\r\n.,;:!?()[]{}\"'*-–—_/\\|~⊕𝄌𝄋"
 
 
 @dataclass(frozen=True)
+class XmlNote:
+    """A note or chord of one voice that takes time (grace notes left out): where it stands in
+    its measure by the ``<duration>``s before it in the cursor walk."""
+
+    part: int  # index of its part in the score
+    staff: str  # its ``<staff>`` ("1" where none is given)
+    voice: int  # its ``<voice>`` (1 where none is given)
+    at: float  # quarters from the measure's start
+    duration: float  # quarters
+    pitches: tuple[str, ...]  # written pitch of each of its notes, sorted ("C4", "E4"; "" unpitched)
+
+
+@dataclass(frozen=True)
 class XmlMeasure:
     """One ``<measure>`` of a MusicXML score, as it sounds. Offsets and lengths in quarter notes.
 
@@ -140,6 +153,7 @@ class XmlMeasure:
     tocoda: bool = False
     meter_length: float = 4.0  # the time signature's length in quarters (4/4 where none)
     names: frozenset[tuple[str, str]] = frozenset()  # (mark, name) of its segno, coda, dalsegno and tocoda marks that are named
+    notes: tuple[XmlNote, ...] = ()  # its notes and chords that take time, part by part, each voice in order
 
 
 def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
@@ -260,6 +274,7 @@ class _PartMeasure:
     names: frozenset = frozenset()  # (mark, name) pairs of the named marks, here and in next_names for the next measure
     next_names: frozenset = frozenset()
     previous_backward: int = 0  # times of a backward repeat on the left barline, 0 if none
+    notes: tuple = ()  # its _Events that are notes or chords
 
 
 class _Tags:
@@ -269,7 +284,7 @@ class _Tags:
         for name in ("note", "duration", "chord", "grace", "notations", "fermata", "backup", "forward", "direction",
                      "direction-type", "sound", "offset", "attributes", "divisions", "time", "beats", "beat-type",
                      "senza-misura", "barline", "repeat", "ending", "segno", "coda", "words", "metronome",
-                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest"):
+                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest", "pitch", "step", "octave"):
             setattr(self, name.replace("-", "_"), ns + name)
         # what the cursor walk reads, in document order; figured-bass only to keep its <duration> apart
         self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "fermata", "backup", "forward",
@@ -418,8 +433,9 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     meter = state["meter"]
     if filled > end:
         end = max(end, min(filled, meter)) if meter else filled
+    events = _events(measure, measure_divisions, t)
     if meter and end > meter + 1e-9:
-        first = _first_voices(measure, measure_divisions, t)
+        first = _first_voices(events)
         furthest = max(reach for reach, _ in first)
         if any(padding and abs(reach - meter) <= 1e-9 for reach, padding in first):
             end = meter  # a staff's first voice is padded to the time signature exactly: the others' excess is an export error
@@ -460,17 +476,29 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         names=frozenset(names),
         next_names=frozenset(next_names),
         previous_backward=previous_backward,
+        notes=tuple(event for event in events if not event.padding),
     )
 
 
-def _first_voices(measure, divisions: float, t: _Tags) -> list[tuple[float, bool]]:
-    """How far the first voice of each staff reaches (the lowest ``<voice>`` number seen on that
-    staff) and whether a rest or ``<forward>`` takes it there (padding), one pair per staff
-    (``(0.0, False)`` alone where there is no note): the cursor walk again, note by note, for the
-    rare measure that runs past its time signature. A ``<forward>`` without a voice continues the
-    voice of the note before it."""
+@dataclass
+class _Event:
+    """A note, chord, rest or ``<forward>`` of the cursor walk, note by note."""
+
+    at: float
+    duration: float
+    staff: str
+    voice: int
+    padding: bool  # a rest or a <forward>
+    pitches: list
+
+
+def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
+    """The measure's notes (a chord as one), rests and ``<forward>``s with their voice and staff,
+    following the cursor note by note (``_walk`` reads only lengths, and faster). A grace note
+    takes no time and is left out. A ``<forward>`` without a voice continues the voice of the note
+    before it, and a note or forward without a staff the staff before it."""
     pos = 0.0
-    reach: dict[str, dict[int, tuple[float, bool]]] = {}
+    events: list[_Event] = []
     voice, staff = 1, "1"
     for element in measure:
         tag = element.tag
@@ -485,9 +513,9 @@ def _first_voices(measure, divisions: float, t: _Tags) -> list[tuple[float, bool
         elif tag == t.backup:
             pos -= max(_quarters(element.findtext(t.duration), divisions), 0.0)
         elif tag == t.note or tag == t.forward:
-            duration, number, where, skip = 0.0, None, None, False
+            duration, number, where, chord, grace, pitch = 0.0, None, None, False, False, ""
             padding = tag == t.forward
-            for child in element.iterchildren(t.grace, t.chord, t.rest, t.duration, t.voice, t.staff):
+            for child in element.iterchildren(t.grace, t.chord, t.rest, t.pitch, t.duration, t.voice, t.staff):
                 ctag = child.tag
                 if ctag == t.duration:
                     duration = max(_quarters(child.text, divisions), 0.0)
@@ -497,11 +525,18 @@ def _first_voices(measure, divisions: float, t: _Tags) -> list[tuple[float, bool
                     where = (child.text or "1").strip()
                 elif ctag == t.rest:
                     padding = True
+                elif ctag == t.pitch:
+                    pitch = (child.findtext(t.step) or "").strip().upper() + (child.findtext(t.octave) or "").strip()
+                elif ctag == t.chord:
+                    chord = True
                 else:
-                    skip = True  # a grace or chord note: no time of its own
-            if skip:
+                    grace = True
+            if grace:
                 continue
-            pos += duration
+            if chord:
+                if events and not events[-1].padding:
+                    events[-1].pitches.append(pitch)
+                continue
             if number is not None or tag == t.note:
                 try:
                     voice = int(number) if number is not None else 1
@@ -509,9 +544,22 @@ def _first_voices(measure, divisions: float, t: _Tags) -> list[tuple[float, bool
                     voice = 1
             if where is not None or tag == t.note:
                 staff = where or "1"
-            voices = reach.setdefault(staff, {})
-            if pos >= voices.get(voice, (0.0, False))[0]:
-                voices[voice] = (pos, padding)
+            events.append(_Event(pos, duration, staff, voice, padding, [] if padding else [pitch]))
+            pos += duration
+    return events
+
+
+def _first_voices(events: list[_Event]) -> list[tuple[float, bool]]:
+    """How far the first voice of each staff reaches (the lowest ``<voice>`` number seen on that
+    staff) and whether a rest or ``<forward>`` takes it there (padding), one pair per staff
+    (``(0.0, False)`` alone where there is no note): for the rare measure that runs past its time
+    signature."""
+    reach: dict[str, dict[int, tuple[float, bool]]] = {}
+    for event in events:
+        voices = reach.setdefault(event.staff, {})
+        end = event.at + event.duration
+        if end >= voices.get(event.voice, (0.0, False))[0]:
+            voices[event.voice] = (end, event.padding)
     return [voices[min(voices)] for voices in reach.values()] or [(0.0, False)]
 
 
@@ -756,6 +804,10 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
                 tocoda="tocoda" in marks[i],
                 meter_length=meter,
                 names=frozenset(name for name in names[i] if name[0] in marks[i]),
+                notes=tuple(
+                    XmlNote(p, e.staff, e.voice, round(e.at, 9), round(e.duration, 9), tuple(sorted(e.pitches)))
+                    for p, part in enumerate(parts) if i < len(part) for e in part[i].notes
+                ),
             )
         )
     return tuple(result)
