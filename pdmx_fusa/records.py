@@ -37,7 +37,7 @@ class Layer:
     n: str  # MEI layer @n: Verovio keeps the MusicXML <voice> number
     notes: tuple[tuple[str, ...], ...]  # per note or chord: the ids of its notes
     pitches: tuple[tuple[str, ...], ...]  # per note or chord: its written pitches, sorted ("C4", "E4")
-    onsets: tuple[float, ...]  # per note or chord: where Verovio plays it, as a share of its performed measure (nan: not played)
+    onsets: tuple[float, ...]  # per note or chord: its beat in Verovio's clock, a share of its performed measure (nan: unplayed)
     ends: tuple[float, ...]  # per note or chord: where Verovio ends it, as a share of the same measure (nan: unknown)
     graces: tuple[str, ...] = ()  # ids of the layer's grace notes
 

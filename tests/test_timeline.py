@@ -291,17 +291,65 @@ def test_grace_notes_keep_their_place_by_the_beat(tmp_path, slash, grace_onset, 
     plays them there."""
     grace = f"<note><grace{slash}/><pitch><step>A</step><octave>4</octave></pitch><voice>1</voice><type>eighth</type></note>"
     path = tmp_path / "grace.musicxml"
-    path.write_text(_one_part(3, "2", TRIPLET_RUN.replace("<note><pitch><step>F", grace + "<note><pitch><step>F"), _note("G", 6, "half")))
+    measure = TRIPLET_RUN.replace("<note><pitch><step>F", grace + "<note><pitch><step>F")
+    path.write_text(_one_part(3, "2", measure, _note("G", 6, "half")))
     score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
     (a4,) = [n for n in score.notes if n.grace]
     (f4,) = [n for n in score.notes if n.key == 65]
     assert (a4.key, a4.onset, f4.onset) == (69, pytest.approx(grace_onset, abs=0.005), pytest.approx(principal_onset, abs=0.005))
 
 
+ACCIACCATURA = ('<note><grace slash="yes"/><pitch><step>A</step><octave>5</octave></pitch><voice>{}</voice>'
+                '<type>eighth</type></note>')
+
+
+@pytest.mark.parametrize(("name", "measure"), [
+    ("rest", '<note><rest/><duration>1</duration><voice>1</voice><type>quarter</type></note>' + ACCIACCATURA.format(1)
+     + _note("D", 1, "quarter") + _note("E", 2, "half")),
+    ("space", _note("C", 4, "whole").replace("<octave>4", "<octave>5") + "<backup><duration>4</duration></backup>"
+     + "<forward><duration>1</duration><voice>2</voice></forward>" + ACCIACCATURA.format(2)
+     + _note("D", 1, "quarter").replace("<voice>1", "<voice>2") + _note("E", 2, "half").replace("<voice>1", "<voice>2")),
+])
+def test_an_acciaccatura_after_a_rest_takes_its_time_before_the_beat(tmp_path, name, measure):
+    """A slashed grace note after a rest (or a <forward>: a space) sounds just before the beat,
+    and the D4 it ornaments on it (0.5 s), as after a note."""
+    path = tmp_path / f"{name}.musicxml"
+    path.write_text(_one_part(1, "4", measure, _note("G", 4, "whole")))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    (grace,) = [n for n in score.notes if n.grace]
+    (d4,) = [n for n in score.notes if n.key == 62]
+    assert 0.45 < grace.onset < 0.5 and d4.onset == pytest.approx(0.5, abs=0.001)
+
+
+def test_a_grace_note_after_a_voices_last_note_keeps_its_length(tmp_path):
+    """The triplet measure ending in a slashed grace note: it sounds before the barline, for as
+    long as Verovio plays it, not squeezed onto the next downbeat."""
+    path = tmp_path / "grace_last.musicxml"
+    path.write_text(_one_part(3, "2", TRIPLET_RUN + ACCIACCATURA.format(1), _note("G", 6, "half")))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    (grace,) = [n for n in score.notes if n.grace]
+    assert grace.onset < 0.98 and grace.offset - grace.onset > 0.02 and grace.offset <= 1.0 + 1e-6
+
+
+def test_a_tie_into_a_replaced_measure_ends_where_its_voice_goes_on(tmp_path):
+    """C4 tied from a half note into the first of three triplet eighths marked by
+    <time-modification> alone: it ends where the durations put D4 (1 + 1/6 s), not where
+    Verovio's eighths would (1.2 s)."""
+    tie = '<tie type="{0}"/><notations><tied type="{0}"/></notations>'
+    path = tmp_path / "tie_into_triplets.musicxml"
+    path.write_text(_one_part(3, "2", _note("C", 6, "half", tie.format("start")),
+                              TRIPLET_RUN.replace("</type>", "</type>" + tie.format("stop"), 1), _note("G", 6, "half")))
+    score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
+    (c4,) = [n for n in score.notes if n.key == 60]
+    (d4,) = [n for n in score.notes if n.key == 62]
+    assert d4.onset == pytest.approx(1 + 1 / 6, abs=0.001) and d4.onset - 0.01 < c4.offset <= d4.onset
+
+
 def _chord(steps: str, octave: int, staff: int, voice: int, extra: str = "") -> str:
     """A quarter-note chord (3 divisions) on ``staff``."""
-    return "".join(f"<note>{'<chord/>' if k else ''}<pitch><step>{step}</step><octave>{octave}</octave></pitch><duration>3</duration>"
-                   f"<voice>{voice}</voice><type>quarter</type><staff>{staff}</staff>{extra}</note>" for k, step in enumerate(steps))
+    return "".join(f"<note>{'<chord/>' if k else ''}<pitch><step>{step}</step><octave>{octave}</octave></pitch>"
+                   f"<duration>3</duration><voice>{voice}</voice><type>quarter</type><staff>{staff}</staff>{extra}</note>"
+                   for k, step in enumerate(steps))
 
 
 def test_an_arpeggio_over_both_staves_is_rolled_from_the_beat(tmp_path):
@@ -309,15 +357,17 @@ def test_an_arpeggio_over_both_staves_is_rolled_from_the_beat(tmp_path):
     120 bpm), then upper triplets marked by <time-modification> alone: the roll is kept, starting
     on the beat, and the triplets and the lower second chord are where the durations put them."""
     arpeggio = "<notations><arpeggiate/></notations>"
-    upper = _chord("CEG", 4, 1, 1, arpeggio) + "".join(_note(s, 1, "eighth", TRIPLET).replace("</voice>", "</voice><staff>1</staff>") for s in "DEF")
+    triplets = "".join(_note(s, 1, "eighth", TRIPLET).replace("</voice>", "</voice><staff>1</staff>") for s in "DEF")
+    upper = _chord("CEG", 4, 1, 1, arpeggio) + triplets
     lower = _chord("CG", 2, 2, 5, arpeggio) + _chord("CG", 2, 2, 5)
     path = tmp_path / "arpeggio.musicxml"
     path.write_text(_one_part(3, "2", upper + "<backup><duration>6</duration></backup>" + lower, _note("G", 6, "half"))
                     .replace("<clef>", "<staves>2</staves><clef>", 1))
     score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
     assert [(n.key, n.onset) for n in score.notes] == [
-        (36, 0.0), (43, pytest.approx(0.029, abs=0.002)), (60, pytest.approx(0.059, abs=0.002)), (64, pytest.approx(0.088, abs=0.002)),
-        (67, pytest.approx(0.117, abs=0.002)), (36, 0.5), (43, 0.5), (62, 0.5), (64, pytest.approx(2 / 3, abs=0.001)),
+        (36, 0.0), (43, pytest.approx(0.029, abs=0.002)), (60, pytest.approx(0.059, abs=0.002)),
+        (64, pytest.approx(0.088, abs=0.002)), (67, pytest.approx(0.117, abs=0.002)),
+        (36, 0.5), (43, 0.5), (62, 0.5), (64, pytest.approx(2 / 3, abs=0.001)),
         (65, pytest.approx(5 / 6, abs=0.001)), (67, 1.0),
     ]
 

@@ -310,6 +310,21 @@ def test_odd_content_never_raises(tmp_path):
     assert unfold(measures)
 
 
+def test_a_staff_whose_notes_all_lie_before_the_measure(tmp_path):
+    """An overfull measure (staff 1 holds 5 quarters in 4/4) whose staff 2 has its only note
+    before the measure's start (a <backup> past it): read, as long as staff 1's first voice."""
+    path = tmp_path / "before_the_start.musicxml"
+    path.write_text(
+        '<score-partwise><part id="P1"><measure number="1"><attributes><divisions>1</divisions><time><beats>4</beats>'
+        '<beat-type>4</beat-type></time><staves>2</staves></attributes>'
+        '<note><pitch><step>C</step><octave>4</octave></pitch><duration>4</duration><voice>1</voice><staff>1</staff></note>'
+        '<note><pitch><step>D</step><octave>4</octave></pitch><duration>1</duration><voice>1</voice><staff>1</staff></note>'
+        '<backup><duration>8</duration></backup>'
+        '<note><pitch><step>C</step><octave>3</octave></pitch><duration>1</duration><voice>5</voice><staff>2</staff></note>'
+        '</measure></part></score-partwise>')
+    assert [m.length for m in read_musicxml(path)] == [5.0]
+
+
 def test_barline_names_its_segno(tmp_path):
     """MusicXML 4.0 names a barline's segno in its ``segno`` attribute; a D.S. naming it goes there
     (a right-barline segno marks the next measure), not to the nearer segno."""

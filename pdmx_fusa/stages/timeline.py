@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..audio.midi import Control, Midi, Note, TempoMap
@@ -37,7 +37,7 @@ from ..timing.musicxml import XmlMeasure, read_musicxml
 from ..timing.unfold import unfold
 from . import Rejected
 from .parse import page_labels
-from .voices import Anchors, place, written_places
+from .voices import Placing, place, written_places
 
 DEFAULT_BPM = 120.0  # quarter notes per minute before the first tempo mark (MusicXML's default)
 PPQ = 960  # ticks per quarter of the new MIDI's tempo map
@@ -105,7 +105,20 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
     verovio_lengths = [xml[engraved[v.engraved_id]].length if v.engraved_id in engraved else 0.0 for v in score.performance]
     offsets = [clock.seconds(start + xml[index].length) for (index, _), start in zip(order, starts)]
     held = _held_until(order, offsets)
-    places: dict[int, dict[str, Anchors]] = {}  # by measure index: the anchors of its notes (:mod:`.voices`)
+    placings: dict[int, Placing] = {}  # by measure index (:mod:`.voices`)
+
+    def placing(index: int) -> Placing:
+        if index not in placings:
+            placings[index] = written_places(score.measures[index].layers, xml[index].notes, xml[index].length)
+        return placings[index]
+
+    def within(k: int, u: float, voice: tuple[str, str] | None) -> float:
+        """Quarters into Verovio's performed measure ``k`` of the share ``u`` of it: by the
+        anchors there of ``voice`` (a tie's continuation is in its voice), else in proportion."""
+        index = engraved.get(score.performance[k].engraved_id)
+        anchors = placing(index).anchors.get(voice, ()) if index is not None and voice else ()
+        return place(anchors, u) if anchors else u * verovio_lengths[k]
+
     for j, ((index, _), start, p) in enumerate(zip(order, starts, played)):
         length = xml[index].length
         onset, offset = clock.seconds(start), offsets[j]
@@ -114,20 +127,21 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
             continue
         source = score.performance[p]
         span = source.offset - source.onset
-        if index not in places:
-            places[index] = written_places(score.measures[index].layers, xml[index].notes, length)
+        here = placing(index)
 
-        def moved(t: float, anchors: Anchors = ()) -> float:
+        def moved(t: float, voice: tuple[str, str] | None = None) -> float:
             if t > source.offset:  # held past its measure (tied): as far into the measures after it as Verovio holds it
-                return clock.seconds(start + length + _overhang(score.performance, verovio_lengths, p, t))
+                overhang = _overhang(score.performance, verovio_lengths, p, t, lambda k, u: within(k, u, voice))
+                return clock.seconds(start + length + overhang)
             fraction = (t - source.onset) / span if span > 0 else 0.0
+            anchors = here.anchors.get(voice, ()) if voice else ()
             return clock.seconds(start + (place(anchors, fraction) if anchors else fraction * length))
 
         rendition_notes, rendition_controls = by_rendition[p]
         for note in rendition_notes:
-            anchors = places[index].get(note.engraved_id, ())
-            start_s = moved(note.onset, anchors)
-            offset = max(min(moved(note.offset, anchors), held[j]), start_s)
+            voice = here.voice.get(note.engraved_id)
+            start_s = moved(note.onset, voice)
+            offset = max(min(moved(note.offset, voice), held[j]), start_s)
             notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=offset))
         controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
     # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
@@ -147,16 +161,18 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
     )
 
 
-def _overhang(performance: Sequence[Performed], lengths: Sequence[float], p: int, t: float) -> float:
+def _overhang(performance: Sequence[Performed], lengths: Sequence[float], p: int, t: float,
+              within: Callable[[int, float], float]) -> float:
     """Quarters that Verovio's time ``t``, past the end of its performed measure ``p``, lies beyond
     it: each of its performed measures after ``p`` counts its MusicXML length (``lengths``), the
-    one ``t`` falls in the fraction of it that has passed. Verovio's tempo may change at the
-    barline, and its clock in quarters may be broken (a timemap rebuilt from real time)."""
+    one ``t`` falls in the quarters ``within`` gives for the share of it that has passed. Verovio's
+    tempo may change at the barline, and its clock in quarters may be broken (a timemap rebuilt
+    from real time)."""
     quarters = 0.0
     for k in range(p + 1, len(performance)):
         measure, span = performance[k], performance[k].offset - performance[k].onset
         if t <= measure.offset or k == len(performance) - 1:
-            return quarters + ((t - measure.onset) / span * lengths[k] if span > 0 else 0.0)
+            return quarters + (within(k, (t - measure.onset) / span) if span > 0 else 0.0)
         quarters += lengths[k]
     source = performance[p]  # the last measure: held on at its own pace
     span = source.offset - source.onset

@@ -31,6 +31,7 @@ import bisect
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..audio.midi import TempoMap
 from ..records import Layer, Performed
@@ -46,46 +47,48 @@ def read_layers(
     """The layers of every measure of Verovio's MEI (parsed: its ``root``), by measure id, each
     chord timed by its first performance in ``timemap`` (played order, its ``qstamp`` through
     ``tempo``) as a share of the performed measure it begins in (``performance``)."""
-    played: dict[str, int] = {}  # note id -> the performed measure of its first performance
-    starts: dict[str, float] = {}  # note id -> seconds, its first performance
+    played: dict[str, int] = {}  # note or rest id -> the performed measure of its first performance
+    starts: dict[str, float] = {}  # note or rest id -> seconds, its first performance
     ends: dict[str, float] = {}
     p = -1
     for event in timemap:
         time = tempo.seconds_at_quarter(event["qstamp"])
-        for note in event.get("off", ()):
-            ends.setdefault(note, time)
+        for item in (*event.get("off", ()), *event.get("restsOff", ())):
+            ends.setdefault(item, time)
         if "measureOn" in event:
             p += 1
-        for note in event.get("on", ()):
-            if p >= 0 and note not in played:
-                played[note], starts[note] = p, time
+        for item in (*event.get("on", ()), *event.get("restsOn", ())):
+            if p >= 0 and item not in played:
+                played[item], starts[item] = p, time
 
-    def share(note: str, time: float) -> float:
-        measure = performance[played[note]]
+    def share(item: str, time: float) -> float:
+        measure = performance[played[item]]
         span = measure.offset - measure.onset
         return (time - measure.onset) / span if span > 0 else math.nan
 
-    def onset(ids: list[str]) -> float:
-        timed = [note for note in ids if note in starts]
+    def onset(ids: Sequence[str]) -> float:
+        timed = [item for item in ids if item in starts]
         first = min(timed, key=starts.__getitem__) if timed else None
         return share(first, starts[first]) if first is not None else math.nan
 
-    def end(ids: list[str]) -> float:
-        note = next((note for note in ids if note in ends and note in played), None)
-        return share(note, ends[note]) if note is not None else math.nan
+    def end(ids: Sequence[str]) -> float:
+        item = next((item for item in ids if item in ends and item in played), None)
+        return share(item, ends[item]) if item is not None else math.nan
 
-    def beat(ids: list[str], grace: str, before: list[str], rolled: dict[str, list[str]]) -> float:
+    def beat(chord: _Chord, rolled: dict[str, list[str]]) -> float:
         """Where Verovio's clock puts a chord's beat: where its first note begins, or the first
         note of an arpeggio it is part of (``rolled``: the notes of each note's arpeggio, over
-        staves); where grace notes before it begin if they begin once what comes before in the
-        layer has ended (Verovio plays them on the beat, delaying the chord: an appoggiatura, or
-        any at the start of a measure), but not where they took their time from the note before
-        (an acciaccatura)."""
-        own = onset([member for note in ids for member in rolled.get(note, (note,))])
-        ornament = onset([grace]) if grace else math.nan
+        staves); where grace notes before it begin if Verovio plays them on the beat, delaying
+        the chord: if they begin once what comes before in the layer has ended (an appoggiatura;
+        any grace note at the start of a measure), or, where that end is not known (after a
+        space), unless they are acciaccaturas, which Verovio plays before the beat."""
+        own = onset([member for note in chord.ids for member in rolled.get(note, (note,))])
+        ornament = onset(chord.graces[:1])
         if not ornament <= own:  # no grace note, or one Verovio does not play before the chord
             return own
-        previous = end(before) if before else 0.0
+        previous = end(chord.before) if chord.before else 0.0
+        if math.isnan(previous):
+            return own if chord.grace_kind == "unacc" else ornament
         return own if ornament < previous - 1e-9 else ornament
 
     layers: dict[str, tuple[Layer, ...]] = {}
@@ -98,11 +101,12 @@ def read_layers(
                 found.append(Layer(
                     staff=staff.get("n", ""),
                     n=layer.get("n", ""),
-                    notes=tuple(tuple(ids) for ids, *_ in chords),
-                    pitches=tuple(tuple(sorted(pitches)) for _, pitches, *_ in chords),
-                    onsets=tuple(beat(ids, grace, before, rolled) for ids, _, grace, before in chords),
-                    ends=tuple(end(ids) for ids, *_ in chords),
-                    graces=tuple(graces),
+                    notes=tuple(chord.ids for chord in chords),
+                    pitches=tuple(chord.pitches for chord in chords),
+                    onsets=tuple(beat(chord, rolled) for chord in chords),
+                    # Verovio shortens a chord that grace notes follow: its end is no anchor
+                    ends=tuple(math.nan if chord.ornamented else end(chord.ids) for chord in chords),
+                    graces=graces,
                 ))
         layers[measure.get(XML_ID, "")] = tuple(found)
     return layers
@@ -111,7 +115,8 @@ def read_layers(
 def _arpeggios(measure: ET.Element) -> dict[str, list[str]]:
     """For each note of an arpeggio of ``measure`` (an ``<arpeg>`` over notes or chords, on one
     staff or several), the ids of all the arpeggio's notes."""
-    notes_of = {chord.get(XML_ID, ""): [n.get(XML_ID, "") for n in chord.iter(f"{MEI}note")] for chord in measure.iter(f"{MEI}chord")}
+    notes_of = {chord.get(XML_ID, ""): [n.get(XML_ID, "") for n in chord.iter(f"{MEI}note")]
+                for chord in measure.iter(f"{MEI}chord")}
     rolled: dict[str, list[str]] = {}
     for arpeggio in measure.iter(f"{MEI}arpeg"):
         refs = (arpeggio.get("plist") or arpeggio.get("startid") or "").split()
@@ -120,27 +125,43 @@ def _arpeggios(measure: ET.Element) -> dict[str, list[str]]:
     return rolled
 
 
-def _chords(layer: ET.Element) -> tuple[list[tuple[list[str], list[str], str, list[str]]], list[str]]:
-    """The notes and chords of ``layer`` in order, as (ids, written pitches, the id of the first
-    grace note just before it or "", the ids of the note, chord or rest before that), and the ids
-    of its grace notes."""
-    chords, graces, first, before = [], [], "", []
-    for kind, notes in _items(layer, ""):
-        ids = [note.get(XML_ID, "") for note in notes]
+@dataclass
+class _Chord:
+    """A note or chord of a layer, with what lies before it there."""
+
+    ids: tuple[str, ...]
+    pitches: tuple[str, ...]  # written, sorted
+    graces: tuple[str, ...]  # the grace notes just before it
+    grace_kind: str  # the first one's @grace ("unacc": an acciaccatura)
+    before: tuple[str, ...]  # the note, chord, rest or space before those
+    ornamented: bool = False  # grace notes follow it
+
+
+def _chords(layer: ET.Element) -> tuple[list[_Chord], tuple[str, ...]]:
+    """The notes and chords of ``layer`` in order, and the ids of its grace notes."""
+    chords: list[_Chord] = []
+    graces: list[str] = []
+    waiting: list[tuple[str, str]] = []  # (id, kind) of the grace notes since the last item
+    before: tuple[str, ...] = ()
+    for kind, elements in _items(layer, ""):
+        ids = tuple(element.get(XML_ID, "") for element in elements)
         if kind == "rest":
-            before, first = ids, ""
+            before, waiting = ids, []
         elif kind:
             graces.extend(ids)
-            first = first or (ids[0] if ids else "")
+            waiting.extend((i, kind) for i in ids)
+            if chords and chords[-1].ids == before:
+                chords[-1].ornamented = True
         elif ids:
-            chords.append((ids, [_written(note) for note in notes], first, before))
-            before, first = ids, ""
-    return chords, graces
+            first = waiting[0][1] if waiting else ""
+            chords.append(_Chord(ids, tuple(sorted(_written(e) for e in elements)), tuple(i for i, _ in waiting), first, before))
+            before, waiting = ids, []
+    return chords, tuple(graces)
 
 
 def _items(element: ET.Element, grace: str):
-    """(grace kind, "" for none, "rest" for a rest; the notes or the rest) of every note, chord
-    and rest under ``element``, in order."""
+    """(grace kind, "" for none, "rest" for a rest or space; the notes or the rest) of every
+    note, chord, rest and space under ``element``, in order."""
     for child in element:
         tag = child.tag.removeprefix(MEI)
         kind = child.get("grace") or grace
@@ -148,7 +169,7 @@ def _items(element: ET.Element, grace: str):
             yield kind, [child]
         elif tag == "chord":
             yield kind, list(child.iter(f"{MEI}note"))
-        elif tag == "rest":
+        elif tag in ("rest", "space", "mRest", "mSpace", "multiRest"):
             yield "rest", [child]
         elif tag in ("graceGrp", "beam", "tuplet", "fTrem", "bTrem", "ligature"):
             yield from _items(child, kind or ("unknown" if tag == "graceGrp" else ""))
@@ -160,9 +181,18 @@ def _written(note: ET.Element) -> str:
     return (note.get("pname") or "").upper() + (note.get("oct.ges") or note.get("oct") or "")
 
 
-def written_places(layers: Sequence[Layer], notes: Sequence[XmlNote], length: float) -> dict[str, Anchors]:
-    """The anchors of each note (and grace note) of ``layers`` whose layer is paired with a voice
-    of ``notes`` (the MusicXML measure's, ``length`` quarters long), by note id."""
+@dataclass(frozen=True)
+class Placing:
+    """Where a measure's notes go: the anchors of each of its layers paired with a MusicXML voice,
+    by (staff, layer n), and that key of every note and grace note of those layers, by id."""
+
+    anchors: dict[tuple[str, str], Anchors]
+    voice: dict[str, tuple[str, str]]
+
+
+def written_places(layers: Sequence[Layer], notes: Sequence[XmlNote], length: float) -> Placing:
+    """Pair ``layers`` (an engraved measure's) with the voices of ``notes`` (the MusicXML
+    measure's, ``length`` quarters long) and anchor each paired layer."""
     voices: dict[tuple, list[XmlNote]] = {}
     for note in notes:
         voices.setdefault((note.part, note.voice), []).append(note)
@@ -170,7 +200,7 @@ def written_places(layers: Sequence[Layer], notes: Sequence[XmlNote], length: fl
     by_pitches: dict[tuple, list[tuple[int, list[XmlNote]]]] = {}
     for key, voice in voices.items():
         by_pitches.setdefault(tuple(note.pitches for note in voice), []).append((key[1], voice))
-    places: dict[str, Anchors] = {}
+    placing = Placing({}, {})
     for layer in layers:
         candidates = by_pitches.get(layer.pitches)
         if not candidates:
@@ -178,9 +208,11 @@ def written_places(layers: Sequence[Layer], notes: Sequence[XmlNote], length: fl
         _, voice = min(candidates, key=lambda c: (str(c[0]) != layer.n, _misfit(layer, c[1], length)))
         anchors = _anchors(layer, voice, length)
         if anchors:
-            places.update((note, anchors) for ids in layer.notes for note in ids)
-            places.update((note, anchors) for note in layer.graces)
-    return places
+            key = (layer.staff, layer.n)
+            placing.anchors[key] = anchors
+            placing.voice.update((note, key) for ids in layer.notes for note in ids)
+            placing.voice.update((note, key) for note in layer.graces)
+    return placing
 
 
 def _misfit(layer: Layer, voice: Sequence[XmlNote], length: float) -> float:
@@ -197,7 +229,9 @@ def _anchors(layer: Layer, voice: Sequence[XmlNote], length: float) -> Anchors:
         return ()
     if any(u1 <= u0 or q1 <= q0 for (u0, q0), (u1, q1) in zip(points, points[1:])):
         return ()
-    ends = [(u, note.at + note.duration) for u, note in zip(layer.ends, voice) if math.isfinite(u)]
+    # an end with the measure's is the measure's end in both clocks: what Verovio plays after it still begins inside
+    ends = [(u, note.at + note.duration) for u, note in zip(layer.ends, voice)
+            if math.isfinite(u) and note.at + note.duration < length]
     for u, q in [(0.0, 0.0), *ends, (1.0, length)]:
         i = bisect.bisect_left(points, (u, q))
         before, after = points[i - 1] if i > 0 else None, points[i] if i < len(points) else None

@@ -153,7 +153,7 @@ class XmlMeasure:
     tocoda: bool = False
     meter_length: float = 4.0  # the time signature's length in quarters (4/4 where none)
     names: frozenset[tuple[str, str]] = frozenset()  # (mark, name) of its segno, coda, dalsegno and tocoda marks that are named
-    notes: tuple[XmlNote, ...] = ()  # its notes and chords that take time, part by part, each voice in order
+    notes: tuple[XmlNote, ...] = ()  # its notes and chords that take time, part by part, in document order
 
 
 def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
@@ -495,8 +495,8 @@ class _Event:
 def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
     """The measure's notes (a chord as one), rests and ``<forward>``s with their voice and staff,
     following the cursor note by note (``_walk`` reads only lengths, and faster). A grace note
-    takes no time and is left out. A ``<forward>`` without a voice continues the voice of the note
-    before it, and a note or forward without a staff the staff before it."""
+    takes no time and is left out. A ``<forward>`` without a voice or staff continues those of the
+    note before it; a note without them is in voice 1 on staff 1."""
     pos = 0.0
     events: list[_Event] = []
     voice, staff = 1, "1"
@@ -556,10 +556,9 @@ def _first_voices(events: list[_Event]) -> list[tuple[float, bool]]:
     signature."""
     reach: dict[str, dict[int, tuple[float, bool]]] = {}
     for event in events:
-        voices = reach.setdefault(event.staff, {})
         end = event.at + event.duration
-        if end >= voices.get(event.voice, (0.0, False))[0]:
-            voices[event.voice] = (end, event.padding)
+        if end >= reach.get(event.staff, {}).get(event.voice, (0.0, False))[0]:  # a note ending before the start reaches nothing
+            reach.setdefault(event.staff, {})[event.voice] = (end, event.padding)
     return [voices[min(voices)] for voices in reach.values()] or [(0.0, False)]
 
 
