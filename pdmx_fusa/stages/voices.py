@@ -7,22 +7,26 @@ dropped. The measure itself is retimed from the MusicXML (:mod:`.timeline`); thi
 its notes within it.
 
 Verovio's MEI keeps each MusicXML ``<voice>`` as a ``<layer>`` numbered as the voice (a
-cross-staff note stays in its voice's layer; rests and ``<forward>``s become rests and spaces), so the notes and chords of a
-layer are those of one MusicXML voice, in the same order. A layer is paired with the voice whose
-written pitches, chord by chord, are the same: the voice of one part (a cross-staff voice as one),
-or of one part on one staff (where an exporter numbers the voices of each staff from 1). Of
-several such voices, the one numbered as the layer is, and of those the one whose chords lie
-nearest to where Verovio plays the layer's (voices of the same pitches in different parts, such
-as a chorale's doubled lines). Each chord of a paired layer then gives an
-anchor: the share of Verovio's measure at which its beat lies in Verovio's clock, and the quarters
-at which the MusicXML puts it; each chord's end gives another where it fits between them. Its
-beat is where Verovio plays it, or where Verovio begins what delays it: an arpeggio it is part of
-(over both staves too), or grace notes before it that Verovio plays on the beat (appoggiaturas,
-and any grace notes at the start of a measure; not an acciaccatura, which takes its time from the
-note before), so that these keep their shape around the beat. A note of the layer
-(grace notes and the notes Verovio adds for ornaments included) is placed by interpolating
-between its layer's anchors; a layer that is not paired, or whose anchors do not run forwards in
-both clocks, keeps Verovio's placing, scaled onto the measure's real length.
+cross-staff note stays in its voice's layer; rests and ``<forward>``s become rests and spaces),
+so the notes and chords of a layer are those of one MusicXML voice, in the same order. A layer is
+paired with the voice whose written pitches, chord by chord, are the same: the voice of one part
+(a cross-staff voice as one), or of one part on one staff (where an exporter numbers the voices
+of each staff from 1). Of several such voices, the one numbered as the layer is, and of those the
+one whose chords lie nearest to where Verovio plays the layer's (voices of the same pitches in
+different parts, such as a chorale's doubled lines).
+
+Each chord of a paired layer then gives an anchor: the share of Verovio's measure at which its
+beat lies in Verovio's clock, and the quarters at which the MusicXML puts it; each chord's end
+gives another where it fits between them (not the end of a chord that grace notes follow, which
+Verovio shortens, nor one at the measure's end). Its beat is where Verovio plays it, or where
+Verovio begins what delays it: an arpeggio it is part of (over both staves too), or grace notes
+before it that Verovio plays on the beat (appoggiaturas, and any grace notes at the start of a
+measure; not an acciaccatura, which takes its time from what comes before), so that these keep
+their shape around the beat. A note of the layer (grace notes and the notes Verovio adds for
+ornaments included) is placed by interpolating between its layer's anchors, and a tie into the
+measure by its voice's anchors there (:mod:`.timeline`). A layer that is not paired, whose
+anchors do not run forwards in both clocks, or whose voice has a chord at or past the measure's
+end keeps Verovio's placing, scaled onto the measure's real length.
 """
 
 from __future__ import annotations
