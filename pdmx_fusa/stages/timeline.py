@@ -11,8 +11,9 @@ position, the fermatas, and the performed order; each performed measure then pla
 rendition onto the measure's real length, a note by its voice's anchors where its layer pairs
 with a MusicXML voice (:mod:`.voices`: where the ``<duration>``s put it); a note held past its
 measure (tied) reaches as far into the measures after it as in Verovio's rendition (the share of
-each it covers, of that measure's real length). The result is one new MIDI, whose times every row carries and from
-which the audio is synthesised: one source of time.
+each it covers, of that measure's real length, placed by its voice's anchors there). The result
+is one new MIDI, whose times every row carries and from which the audio is synthesised: one
+source of time.
 
 Tempo: each performed measure starts at the tempo in effect at its place in the score (the last
 mark before it in document order, 120 quarters per minute before any: so after a D.C. the opening
@@ -114,7 +115,8 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
 
     def within(k: int, u: float, voice: tuple[str, str] | None) -> float:
         """Quarters into Verovio's performed measure ``k`` of the share ``u`` of it: by the
-        anchors there of ``voice`` (a tie's continuation is in its voice), else in proportion."""
+        anchors there of ``voice`` (a note's own measure, or one a tie continues into in its
+        voice), else in proportion."""
         index = engraved.get(score.performance[k].engraved_id)
         anchors = placing(index).anchors.get(voice, ()) if index is not None and voice else ()
         return place(anchors, u) if anchors else u * verovio_lengths[k]
@@ -127,19 +129,17 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
             continue
         source = score.performance[p]
         span = source.offset - source.onset
-        here = placing(index)
+        voices = placing(index).voice
 
         def moved(t: float, voice: tuple[str, str] | None = None) -> float:
             if t > source.offset:  # held past its measure (tied): as far into the measures after it as Verovio holds it
                 overhang = _overhang(score.performance, verovio_lengths, p, t, lambda k, u: within(k, u, voice))
                 return clock.seconds(start + length + overhang)
-            fraction = (t - source.onset) / span if span > 0 else 0.0
-            anchors = here.anchors.get(voice, ()) if voice else ()
-            return clock.seconds(start + (place(anchors, fraction) if anchors else fraction * length))
+            return clock.seconds(start + within(p, (t - source.onset) / span if span > 0 else 0.0, voice))
 
         rendition_notes, rendition_controls = by_rendition[p]
         for note in rendition_notes:
-            voice = here.voice.get(note.engraved_id)
+            voice = voices.get(note.engraved_id)
             start_s = moved(note.onset, voice)
             offset = max(min(moved(note.offset, voice), held[j]), start_s)
             notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=offset))
