@@ -25,6 +25,7 @@ from .dynamics import score_marks
 from .header import title_and_composer
 from .notes import XML_ID, notes_midi, perform_notes, read_engraved, timemap_notes
 from .timemap import played_timemap
+from .tremolos import alternate
 from .voices import read_layers
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
@@ -113,8 +114,9 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         load(toolkit, ref.path)
         performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
         mei = ET.fromstring(toolkit.getMEI())
-    # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
-    notes = perform_notes(toolkit, mei, midi, performance, timemap)
+    # every MIDI note with its engraved note, on the clock of the timemap the measures were read
+    # from; a two-note tremolo's notes alternating as written
+    notes = alternate(mei, perform_notes(toolkit, mei, midi, performance, timemap), midi.tempo)
     layers = read_layers(mei, timemap, midi.tempo, performance)
     measures = tuple(replace(m, layers=layers.get(m.id, ())) for m in measures)
     # velocities from the marks (what the MIDI below plays and the notes column carries), and fermatas
