@@ -89,6 +89,15 @@ class PageLabels:
 
 
 @dataclass(frozen=True)
+class Tremolo:
+    """A two-note tremolo (MEI ``<fTrem>``): what alternates, and how fast."""
+
+    first: tuple[str, ...]  # engraved ids of its first note or chord
+    second: tuple[str, ...]  # of its second
+    unit: float  # quarters a stroke lasts (a 32nd: 0.125)
+
+
+@dataclass(frozen=True)
 class Score:
     """Output of ``parse``: one Verovio load, everything later stages need from it."""
 
@@ -103,6 +112,7 @@ class Score:
     midi: Midi  # the MIDI that is synthesised, the single source of time
     duration: float  # seconds, end of the last note
     fermatas: frozenset[str] = frozenset()  # engraved ids of the notes under a fermata (the performance model holds them)
+    tremolos: tuple[Tremolo, ...] = ()  # two-note tremolos (Verovio plays their notes in turn; the timeline alternates them)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .dynamics import score_marks
 from .header import title_and_composer
 from .notes import XML_ID, notes_midi, perform_notes, read_engraved, timemap_notes
 from .timemap import played_timemap
-from .tremolos import alternate
+from .tremolos import read_tremolos
 from .voices import read_layers
 
 MEI = "{http://www.music-encoding.org/ns/mei}"
@@ -114,9 +114,8 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         load(toolkit, ref.path)
         performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
         mei = ET.fromstring(toolkit.getMEI())
-    # every MIDI note with its engraved note, on the clock of the timemap the measures were read
-    # from; a two-note tremolo's notes alternating as written
-    notes = alternate(mei, perform_notes(toolkit, mei, midi, performance, timemap), midi.tempo)
+    # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
+    notes = perform_notes(toolkit, mei, midi, performance, timemap)
     layers = read_layers(mei, timemap, midi.tempo, performance)
     measures = tuple(replace(m, layers=layers.get(m.id, ())) for m in measures)
     # velocities from the marks (what the MIDI below plays and the notes column carries), and fermatas
@@ -134,6 +133,7 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
         midi=notes_midi(midi, notes),  # exactly the notes of ``notes``: one source of time
         duration=duration,
         fermatas=fermatas,
+        tremolos=read_tremolos(mei),
     )
 
 

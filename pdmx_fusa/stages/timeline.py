@@ -21,6 +21,10 @@ tempo returns), and every mark inside it takes effect at its exact position. A f
 note or rest ``parse.fermata_hold`` times its written length (1.0 by default: no hold, as in
 MuseScore's playback). Other formats (MEI, Humdrum), and MusicXML whose measures do not map one
 to one onto Verovio's, keep Verovio's timing.
+
+On either timing, the last step: each two-note tremolo's notes alternate in strokes of its unit
+(:mod:`.tremolos`, counted on this clock), and each key's notes on a channel sound one at a time
+(a note ends at the latest where the next of its key begins, as the synthesiser plays them).
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ from ..records import Performed, PerformedNote, Score
 from ..timing.musicxml import XmlMeasure, read_musicxml
 from ..timing.unfold import unfold
 from . import Rejected
+from .notes import notes_midi
 from .parse import page_labels
+from .tremolos import alternate
 from .voices import Placing, place, written_places
 
 DEFAULT_BPM = 120.0  # quarter notes per minute before the first tempo mark (MusicXML's default)
@@ -45,19 +51,34 @@ PPQ = 960  # ticks per quarter of the new MIDI's tempo map
 
 
 def timeline(score: Score, cfg: ParseConfig) -> Score:
-    """``score`` with its performance, notes and MIDI retimed from its MusicXML (unchanged for
-    other formats, or when the MusicXML's measures do not match Verovio's one to one); a score
-    past ``cfg.max_measures`` performed measures or ``cfg.max_duration_s`` is rejected."""
+    """``score`` with its performance, notes and MIDI retimed from its MusicXML (on Verovio's
+    timing for other formats, or when the MusicXML's measures do not match Verovio's one to one),
+    its two-note tremolos alternated; a score past ``cfg.max_measures`` performed measures or
+    ``cfg.max_duration_s`` is rejected."""
     xml = read_musicxml(Path(score.ref.path))
     written = [m.written for m in score.measures]
     if xml and len(xml) == sum(written):
         xml = _as_engraved(xml, written)
         score = retime(score, xml, unfold(xml), cfg)
+    else:
+        score = _as_verovio_plays(score)
     if len(score.performance) > cfg.max_measures:
         raise Rejected(f"too long: {len(score.performance)} performed measures (limit {cfg.max_measures})")
     if score.duration > cfg.max_duration_s:
         raise Rejected(f"too long: {score.duration:.0f} s of music (limit {cfg.max_duration_s:.0f} s)")
     return score
+
+
+def _as_verovio_plays(score: Score) -> Score:
+    """``score`` on Verovio's timing (MEI, Humdrum, a MusicXML whose measures are not Verovio's),
+    its two-note tremolos alternated (:mod:`.tremolos`) and each key's notes one at a time on
+    their channel."""
+    played = alternate(score.tremolos, list(score.notes), score.midi.tempo)
+    notes = tuple(_one_at_a_time(sorted(played, key=lambda n: (n.onset, n.channel, n.key, n.offset))))
+    if notes == score.notes:
+        return score
+    end = max([score.performance[-1].offset, *(n.offset for n in notes)]) if score.performance else 0.0
+    return dataclasses.replace(score, notes=notes, midi=notes_midi(score.midi, notes), duration=end)
 
 
 def _as_engraved(xml: tuple[XmlMeasure, ...], written: list[int]) -> tuple[XmlMeasure, ...]:
@@ -144,7 +165,9 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
             offset = max(min(moved(note.offset, voice), held[j]), start_s)
             notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=offset))
         controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
+    tempo = clock.tempo_map()
     # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
+    notes = alternate(score.tremolos, notes, tempo)
     notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel, n.offset)))
     controls.sort(key=lambda c: c.time)
     end = max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
@@ -152,7 +175,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
         notes=tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in notes),
         controls=tuple(controls),
         programs=score.midi.programs,
-        tempo=clock.tempo_map(),
+        tempo=tempo,
     )
     performance = tuple(performance)
     return dataclasses.replace(
