@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO, SOUNDFONTS
 from pdmx_fusa.config import ConfigError, ExpressiveConfig, PipelineConfig, RenderConfig, SplitConfig, load_config
-from pdmx_fusa.audio.midi import TICKS_PER_SECOND, Midi, PassageEvent, cut_passage, read_midi, write_passage
+from pdmx_fusa.audio.midi import TICKS_PER_SECOND, Midi, Note, PassageEvent, cut_passage, passage_events, read_midi, write_passage
 from pdmx_fusa.records import (
     Engraving, MeasureBoxes, Measure, Page, PageLabels, Performed, PerformedNote, Score, ScoreRef, Visit,
 )
@@ -319,6 +319,24 @@ def test_cut_passage():
         (round(0.75 * s), "control_change", 0, 64, 0),
         (round(1.0 * s), "note_off", 0, 64, 0),  # cut at the end of the passage
     ]
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_a_key_sounds_once_at_a_time(order):
+    """A unison's shorter note (no length of its own, as the timeline leaves it) and the longer one:
+    the key is never struck twice while it sounds, since one note-off releases every voice of it
+    in the synthesiser. The short one takes its tick first; the long one begins as it ends and
+    sounds to its own end."""
+    notes = [Note(0, 64, 90, 1.0, 1.0), Note(0, 64, 80, 1.0, 2.0)]
+    events, ticks = passage_events([notes[i] for i in order], [], 3.0)
+    sounding, struck = 0, []
+    for e in events:
+        sounding += {"note_on": 1, "note_off": -1}.get(e.kind, 0)
+        assert sounding <= 1, as_tuples(events)
+        if e.kind == "note_on":
+            struck.append(e.tick)
+    s = TICKS_PER_SECOND
+    assert struck == [s, s + 1] and max(off for _, off in ticks) == 2 * s
 
 
 @pytest.mark.parametrize("ratio", [0.5, 0.9, 1.1, 2.0])

@@ -190,19 +190,27 @@ def passage_controls(midi: Midi, start: float, end: float) -> list[Control]:
 def passage_events(notes: list[Note], controls: list[Control], end: float) -> tuple[list[PassageEvent], list[tuple[int, int]]]:
     """``notes`` and ``controls``, timed in seconds from the passage's start, as events on the tick
     grid in playing order, and each note's (note-on, note-off) ticks: a note is cut at ``end`` and
-    lasts a tick at least. At one tick, note-offs come first, then controllers (in their given
-    order where they tie), then note-ons."""
+    lasts a tick at least. A key sounds once at a time on its channel (a note-off releases every
+    voice of it in the synthesiser): a note that would begin within the tick a note of its key
+    still lasts (after a unison's shorter note, which the timeline leaves no length) begins as that
+    one ends. At one tick, note-offs come first, then controllers (in their given order where they
+    tie), then note-ons."""
 
     def tick(seconds: float) -> int:
         return round(seconds * TICKS_PER_SECOND)
 
     # The stable sort below keeps controllers of one channel and number in their given order.
     events = [PassageEvent(tick(c.time), "control_change", c.channel, c.control, c.value) for c in controls]
-    ticks = []
-    for note in notes:
+    ticks = [(0, 0)] * len(notes)
+    ends: dict[tuple[int, int], int] = {}  # (channel, key) -> the note-off of its latest note
+    for i in sorted(range(len(notes)), key=lambda i: (tick(notes[i].onset), notes[i].offset)):
+        note = notes[i]
         on = tick(note.onset)
+        if 0 < ends.get((note.channel, note.key), on) - on <= 1:
+            on += 1
         off = max(on + 1, tick(min(note.offset, end)))
-        ticks.append((on, off))
+        ends[(note.channel, note.key)] = off
+        ticks[i] = (on, off)
         events.append(PassageEvent(on, "note_on", note.channel, note.key, note.velocity))
         events.append(PassageEvent(off, "note_off", note.channel, note.key, 0))
     order = {"note_off": 0, "control_change": 1, "note_on": 2}

@@ -166,8 +166,8 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
             notes.append(dataclasses.replace(note, measure=j, onset=start_s, offset=offset))
         controls.extend(dataclasses.replace(c, time=moved(c.time)) for c in rendition_controls)
     tempo = clock.tempo_map()
-    # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
     notes = alternate(score.tremolos, notes, tempo)
+    # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
     notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel, n.offset)))
     controls.sort(key=lambda c: c.time)
     end = max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
