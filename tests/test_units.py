@@ -637,3 +637,26 @@ def test_parse_meter_and_key(tmp_path, met, meter, expected):
     assert [(lab.meter, lab.key_fifths) for lab in score.labels] == [(expected, -1)]
     assert len(score.performance) == 2 and score.performance[0].onset == 0.0
     assert score.performance[0].polyphony == 2
+
+
+@pytest.mark.parametrize("marked", ["short", "long"])
+def test_a_fermata_on_either_voice_of_a_unison_holds(marked):
+    """A fermata over one voice of a unison (one key, one onset), whose shorter note the timeline
+    leaves no length: the expressive rendition holds the note that sounds either way."""
+    from dataclasses import replace
+
+    from pdmx_fusa.audio.midi import TempoMap
+    from pdmx_fusa.records import Rendition
+    from pdmx_fusa.stages.performance import perform
+
+    def note(engraved_id, onset, offset):
+        return PerformedNote(engraved_id, 0, 60, 64, 0, onset, offset, False)
+
+    notes = (note("first", 0.0, 1.0), note("short", 1.0, 1.0), note("long", 1.0, 2.0))
+    score, engraving = hand_score(["m1"], [["m1"]], notes)
+    midi = Midi(notes=(), controls=(), programs=frozenset({0}), tempo=TempoMap(480, (0,), (0.0,), (1 / 960,)))
+    score = replace(score, midi=midi, fermatas=frozenset({marked}))
+    model = ExpressiveConfig(tempo_sd=0.0, ritardando=0.0, asynchrony_ms=0.0, phrase_arch=0.0, pedal=False)
+    (visit,) = visits(score, engraving)
+    played, _ = perform(score, visit, Rendition("any", 1.0, expressive=True), RenderConfig(expressive=model))
+    assert played.end == pytest.approx(1.0 + 1.0 * model.fermata_hold, abs=0.01)

@@ -11,8 +11,9 @@ them as a simple performance model does, seeded by the score id, the visit and t
   score's first; over the last measure of each the tempo falls as ``1 - depth * s**2`` (``s`` from
   0 to 1 across the measure, ``depth`` drawn from ``ritardando`` x [0.5, 1.5], twice that over the
   score's last measure), and the next phrase starts a tempo;
-- **fermatas**: a note under a fermata (``Score.fermatas``) and everything sounding meanwhile
-  last ``fermata_hold`` times as long;
+- **fermatas**: a note under a fermata (``Score.fermatas``; in a unison, the voice that sounds,
+  whichever carries the fermata) and everything sounding meanwhile last ``fermata_hold`` times
+  as long;
 - **chord asynchrony**: at each onset of two notes or more (grace notes aside), the highest note
   (the melody) sounds on time and the others lag it by a uniform draw of 25-100 % of
   ``asynchrony_ms``, never past the next measure's start or their own end;
@@ -128,8 +129,9 @@ def _tempo_curve(score, visit, notes, onsets, length, ratio, model: ExpressiveCo
         if (i + 1) % model.phrase_measures == 0 or i == last:
             ritardandi.append((knots[j], knots[j + 1], min(depth, 0.6)))
     held = []  # fermata spans in u
-    for n in notes:
-        if n.engraved_id in score.fermatas and n.offset > n.onset:
+    marked = {(n.channel, n.key, n.onset) for n in notes if n.engraved_id in score.fermatas}
+    for n in notes:  # a unison's voices sound as its longer note (the timeline leaves the other no length)
+        if (n.channel, n.key, n.onset) in marked and n.offset > n.onset:
             held.append((n.onset - visit.start, min(n.offset, visit.end) - visit.start))
     bounds = [b for span in held for b in span] + [b for r in ritardandi for b in r[:2]]
     u = np.unique(np.concatenate([np.linspace(0.0, length, max(2, int(length / STEP_S) + 1)), knots, bounds]))
