@@ -123,6 +123,15 @@ def test_swapped_boxes_fail(copy):
     assert check.figures["misplaced"] >= 2
 
 
+@pytest.mark.parametrize(("meter", "passes"), [("", True), ("three", False)])
+def test_a_page_without_a_time_signature_passes(copy, meter, passes):
+    """A score that gives no time signature (Hummel's preludes op. 67 in **kern) labels its pages
+    with an empty meter, which is in range; anything but n/m or empty is not."""
+    rewrite(copy, "test", lambda rows: rows[0].update(meter=meter))
+    report = validate(copy, split="test")
+    assert report.check("structure").passed == passes, report.text()
+
+
 def test_integrity_is_exact(copy):
     shard = next((copy / "data").glob("test-*.parquet"))
     shard.write_bytes(shard.read_bytes()[:-1] + b"\0")  # one byte, checksums not recomputed

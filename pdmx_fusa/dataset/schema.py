@@ -47,7 +47,7 @@ COLUMNS: dict[str, tuple[object, str]] = {
     "notes": (List({name: feature for name, (feature, _) in NOTE_FIELDS.items()}), "every note the passage plays (each MIDI note-on of `midi`), by onset"),
     "systems": (List(BOX), "every system of the page (staff-line extent), [x0, y0, x1, y1]"),
     "key_fifths": (Value("int8"), "key signature most measures of the page carry: sharps > 0, flats < 0"),
-    "meter": (Value("string"), "time signature most measures of the page carry, e.g. 3/4"),
+    "meter": (Value("string"), "time signature most measures of the page carry, e.g. 3/4; empty where the score gives none"),
     "polyphony": (Value("int16"), "most notes sounding at once while the page plays"),
     "source": (Value("string"), "the kind of source: pdmx, folder or embedded"),
     "score_id": (Value("string"), "the score's id within its source (PDMX id or path relative to the source root)"),

@@ -63,7 +63,7 @@ class Structure:
         if abs(row["duration"] - duration) > EPS:
             found.append(f"duration {row['duration']} but the audio lasts {duration:.3f} s")
         found += self.note_problems(notes, measures, page)
-        if not -7 <= row["key_fifths"] <= 7 or not re.fullmatch(r"\d+/\d+", row["meter"] or "") or row["polyphony"] < 1:
+        if not -7 <= row["key_fifths"] <= 7 or not re.fullmatch(r"(\d+/\d+)?", row["meter"] or "") or row["polyphony"] < 1:
             found.append(f"labels out of range: key_fifths {row['key_fifths']}, meter {row['meter']!r}, polyphony {row['polyphony']}")
         if not 1 <= row["page"] <= row["n_pages"] or row["visit"] < 0:
             found.append(f"page {row['page']} of {row['n_pages']}, visit {row['visit']}")
