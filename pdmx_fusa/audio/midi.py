@@ -49,6 +49,10 @@ class TempoMap:
     def seconds_at_quarter(self, qstamp: float) -> float:
         return self.seconds(qstamp * self.ppq)
 
+    def in_effect(self, seconds: float) -> int:
+        """Index of the tempo in effect at ``seconds`` (the first where none has begun yet)."""
+        return max(bisect.bisect_right(self.starts, seconds) - 1, 0)
+
 
 @dataclass(frozen=True)
 class Midi:

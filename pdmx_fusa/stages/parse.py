@@ -350,7 +350,7 @@ def _retimed(midi: Midi, tempo: TempoMap) -> Midi | None:
         return None
 
     def move(time: float) -> float:
-        i = max(0, bisect.bisect_right(old.starts, time) - 1)
+        i = old.in_effect(time)
         return tempo.seconds(round(old.ticks[i] + (time - old.starts[i]) / old.rates[i]))
 
     notes = sorted((replace(n, onset=move(n.onset), offset=move(n.offset)) for n in midi.notes), key=lambda n: (n.onset, n.channel, n.key))

@@ -77,8 +77,12 @@ def _as_verovio_plays(score: Score) -> Score:
     notes = tuple(_one_at_a_time(sorted(played, key=lambda n: (n.onset, n.channel, n.key, n.offset))))
     if notes == score.notes:
         return score
-    end = max([score.performance[-1].offset, *(n.offset for n in notes)]) if score.performance else 0.0
-    return dataclasses.replace(score, notes=notes, midi=notes_midi(score.midi, notes), duration=end)
+    return dataclasses.replace(score, notes=notes, midi=notes_midi(score.midi, notes), duration=_end(score.performance, notes))
+
+
+def _end(performance: Sequence[Performed], notes: Sequence[PerformedNote]) -> float:
+    """Seconds to the end of the music: the last measure's offset or the last note's, whichever is later."""
+    return max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
 
 
 def _as_engraved(xml: tuple[XmlMeasure, ...], written: list[int]) -> tuple[XmlMeasure, ...]:
@@ -170,7 +174,6 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
     # of a unison's notes (one key, one onset) the longest comes last and is the one that sounds
     notes = _one_at_a_time(sorted(notes, key=lambda n: (n.onset, n.key, n.channel, n.offset)))
     controls.sort(key=lambda c: c.time)
-    end = max([performance[-1].offset, *(n.offset for n in notes)]) if performance else 0.0
     midi = Midi(
         notes=tuple(Note(n.channel, n.key, n.velocity, n.onset, n.offset) for n in notes),
         controls=tuple(controls),
@@ -179,7 +182,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
     )
     performance = tuple(performance)
     return dataclasses.replace(
-        score, performance=performance, notes=tuple(notes), midi=midi, duration=end,
+        score, performance=performance, notes=tuple(notes), midi=midi, duration=_end(performance, notes),
         labels=page_labels(score.measures, performance, len(score.svgs)),
     )
 

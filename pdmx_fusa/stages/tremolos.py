@@ -17,7 +17,6 @@ the first note sounds as the earlier notehead), stays as Verovio plays it.
 
 from __future__ import annotations
 
-import bisect
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
@@ -59,7 +58,7 @@ def alternate(tremolos: tuple[Tremolo, ...], notes: list[PerformedNote], tempo: 
             a = [notes[where[i][r]] for i in tremolo.first]
             b = [notes[where[i][r]] for i in tremolo.second]
             start, middle = min(n.onset for n in a), min(n.onset for n in b)
-            quarter = _seconds_per_quarter(tempo, start)
+            quarter = tempo.rates[tempo.in_effect(start)] * tempo.ppq  # seconds
             end = start + 2 * (middle - start)
             if max(n.offset for n in b) < end - SLACK * quarter:  # a second note shorter than the first
                 end = max(n.offset for n in b)
@@ -90,8 +89,3 @@ def _unit(tremolo: ET.Element) -> float:
         if value > 0:
             return quarters(value)
     return 0.0
-
-
-def _seconds_per_quarter(tempo: TempoMap, seconds: float) -> float:
-    i = max(bisect.bisect_right(tempo.starts, seconds) - 1, 0)
-    return tempo.rates[i] * tempo.ppq
