@@ -126,7 +126,8 @@ def test_an_mei_tremolo_alternates_on_verovios_timing(tmp_path):
 def test_a_real_scores_tremolos_alternate():
     """Beethoven op. 27/2 iii in **kern (25 fingered tremolos, on Verovio's timing): every
     tremolo, on every pass, alternates its first and second note or chord, starting with the
-    first and ending with the second, each stroke in the measure it begins in."""
+    first and ending with the second, in 8 strokes where Verovio played 2 notes a pass, each
+    stroke in the measure it begins in."""
     path = CORPORA / "humdrum-piano/beethoven/sonata14-3.krn"
     score = performed_score(ScoreRef(path.name, str(path), "folder", ""), ParseConfig())
     assert len(score.tremolos) == 25
@@ -137,4 +138,5 @@ def test_a_real_scores_tremolos_alternate():
         assert all(len(side) == 1 for side in sides)
         firsts = [side.pop() for side in sides]  # per stroke: whether it plays the first note or chord
         assert firsts[0] and not firsts[-1] and all(a != b for a, b in zip(firsts, firsts[1:]))
+        assert len(firsts) == 8  # strokes over its passes, where Verovio played its two notes
         assert all(score.performance[n.measure].onset - 1e-6 <= n.onset < score.performance[n.measure].offset for n in strokes)
