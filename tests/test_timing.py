@@ -325,6 +325,49 @@ def test_a_staff_whose_notes_all_lie_before_the_measure(tmp_path):
     assert [m.length for m in read_musicxml(path)] == [5.0]
 
 
+def _measure(number: int, beats: int, beat_type: int, divisions: int, body: str) -> str:
+    return (f'<measure number="{number}"><attributes><divisions>{divisions}</divisions><time><beats>{beats}</beats>'
+            f'<beat-type>{beat_type}</beat-type></time><staves>2</staves></attributes>{body}</measure>')
+
+
+def _note(duration: int, voice: int = 1, staff: int = 1, kind: str = "quarter", tuplet: tuple[int, int] | None = None) -> str:
+    modification = (f"<time-modification><actual-notes>{tuplet[0]}</actual-notes><normal-notes>{tuplet[1]}</normal-notes>"
+                    "</time-modification>") if tuplet else ""
+    return (f"<note><pitch><step>C</step><octave>4</octave></pitch><duration>{duration}</duration><voice>{voice}</voice>"
+            f"<type>{kind}</type>{modification}<staff>{staff}</staff></note>")
+
+
+def test_tuplet_rounding_is_not_length(tmp_path):
+    """Divisions rarely divide a tuplet: each note's <duration> is rounded, and the roundings add
+    up. A measure whose <duration>s miss its time signature only by that rounding lasts the time
+    signature (asap Ravel, Une barque: 11 32nds at 480 divisions written 44 each, 484 in all, run
+    past 2/4 by 4; Debussy, Reflets: septuplets rounded down fall short of it). A measure longer
+    than its time signature by real notes stays longer."""
+    over = _note(480) + _note(44, kind="32nd", tuplet=(11, 8)) * 11
+    under = _note(68, kind="16th", tuplet=(7, 4)) * 14
+    compensated = _note(65, kind="16th", tuplet=(11, 6)) * 11 + "<forward><duration>5</duration></forward>"  # MuseScore 3
+    long = _note(480) * 3
+    path = tmp_path / "rounding.musicxml"
+    path.write_text('<score-partwise><part id="P1">' + _measure(1, 2, 4, 480, over) + _measure(2, 2, 4, 480, under)
+                    + _measure(3, 3, 8, 480, compensated) + _measure(4, 2, 4, 480, long) + "</part></score-partwise>")
+    assert [m.length for m in read_musicxml(path)] == [2.0, 2.0, 1.5, 3.0]
+
+
+def test_a_negative_duration_moves_the_cursor_back(tmp_path):
+    """MuseScore writes a negative <duration> for a note of a nested tuplet, and counts its
+    <backup>s on a cursor that moved back by it (asap Schumann, Kreisleriana 3, measure 16): the
+    right hand's written sum is 768, its backup 768, and the left hand fills 2/4. Read as no
+    length, the negative note left the left hand starting 142 divisions late, past the barline."""
+    right = "".join(_note(d, kind="16th", tuplet=(9, 4)) for d in (171, 113, 114, -142, 171, 113, 114, 114))
+    left = _note(1024, 4, 2) * 2
+    path = tmp_path / "negative.musicxml"
+    path.write_text('<score-partwise><part id="P1">' + _measure(1, 2, 4, 1024, right + "<backup><duration>768</duration></backup>"
+                    + left) + "</part></score-partwise>")
+    measure = read_musicxml(path)[0]
+    assert measure.length == 2.0
+    assert [note.at for note in measure.notes if note.staff == "2"] == [0.0, 1.0]
+
+
 def test_barline_names_its_segno(tmp_path):
     """MusicXML 4.0 names a barline's segno in its ``segno`` attribute; a D.S. naming it goes there
     (a right-barline segno marks the next measure), not to the nearer segno."""

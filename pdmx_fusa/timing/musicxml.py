@@ -4,13 +4,18 @@ voltas and jump marks, from the MusicXML itself (no Verovio).
 Lengths follow the cursor of the MusicXML format: every ``<note>`` that is neither a chord note
 (``<chord/>``) nor a grace note advances it by its ``<duration>`` (cue notes do advance),
 ``<forward>`` advances it, ``<backup>`` moves it back, and a measure lasts as far as its notes
-reach, over all voices, staves and parts. The note types and ``<tuplet>`` markup are not read at
-all, so a tuplet with a stop but no start, a ``<forward>`` filler inside a tuplet or hidden tuplet
+reach, over all voices, staves and parts. The ``<tuplet>`` markup is not read at all, and note
+types only to tell rounding (below), so a tuplet with a stop but no start, a ``<forward>`` filler inside a tuplet or hidden tuplet
 rests cost nothing; pickups, overfull and underfull measures get the length their notes fill. A
 measure in which nothing takes time gets its time signature's length (4/4 where none is given).
-Three refinements, each for a kind of export error found in real MuseScore files (asap-dev) and
+Five refinements, each for a kind of export error found in real MuseScore files (ASAP) and
 each checked there against annotated downbeats of MuseScore's own playback:
 
+- where the ``<duration>``s miss the time signature only because tuplet notes are rounded to
+  whole divisions (the cursor with each tuplet note at its notated value reaches the time
+  signature from the other side, or exactly), the measure lasts the time signature;
+- a negative note ``<duration>`` moves the cursor back (the writer counted its backups on a
+  cursor that moved so);
 - a ``<backup>`` past the measure start is not clamped (MuseScore makes up for such a backup
   with an equal ``<forward>``);
 - a ``<forward>`` that no note follows in its voice (a filler at a voice's end) lengthens the
@@ -98,7 +103,7 @@ from lxml import etree
 _MAX_BYTES = 64 * 2**20  # a score file, or the rootfile of an .mxl, unpacked
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _MAX_TIMES = 100
-_UNITS = {  # <beat-unit> in quarter notes
+_UNITS = {  # a <beat-unit> or note <type> in quarter notes
     "maxima": 32.0, "long": 16.0, "breve": 8.0, "whole": 4.0, "half": 2.0, "quarter": 1.0, "eighth": 0.5,
     "16th": 0.25, "32nd": 0.125, "64th": 0.0625, "128th": 0.03125, "256th": 0.015625,
     "512th": 0.0078125, "1024th": 0.00390625,
@@ -284,11 +289,13 @@ class _Tags:
         for name in ("note", "duration", "chord", "grace", "notations", "fermata", "backup", "forward", "direction",
                      "direction-type", "sound", "offset", "attributes", "divisions", "time", "beats", "beat-type",
                      "senza-misura", "barline", "repeat", "ending", "segno", "coda", "words", "metronome",
-                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest", "pitch", "step", "octave"):
+                     "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest", "pitch", "step", "octave",
+                     "type", "dot", "time-modification", "actual-notes", "normal-notes", "normal-type", "normal-dot"):
             setattr(self, name.replace("-", "_"), ns + name)
         # what the cursor walk reads, in document order; figured-bass only to keep its <duration> apart
-        self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "fermata", "backup", "forward",
-                                                   "direction", "sound", "attributes", "barline", "figured-bass"))
+        self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "time-modification", "fermata",
+                                                   "backup", "forward", "direction", "sound", "attributes", "barline",
+                                                   "figured-bass"))
 
 
 def _read_part(measures: list[tuple[object, str]], ns: str) -> list[_PartMeasure]:
@@ -326,9 +333,15 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     makes up for them with a ``<forward>`` just as large (asap-dev Beethoven 23-1, measure 71:
     backup 320389, two notes, forward 318811, with 480 divisions): clamping at 0 would make
     that measure last 667 quarters instead of 6. Positions reported (tempo marks, fermatas) are
-    clamped into the measure."""
+    clamped into the measure. A negative note ``<duration>`` (invalid; MuseScore writes one for
+    a note of a nested tuplet) moves the cursor back by as much and gives the note no length:
+    the ``<backup>``s after it were counted on the writer's cursor, which it moved (asap
+    Schumann Kreisleriana 3, measure 16: 171, 113, 114, -142, ... then a backup of 768, the
+    written sum). A tuplet note's ``<duration>`` is taken at its notated value where it differs
+    from it by less than one division (see ``_tuplet_quarters``)."""
     divisions = measure_divisions = state["divisions"]
     pos = end = filled = start = at = duration = 0.0  # filled: the furthest a <forward> reached
+    notated = notated_end = reached = 0.0  # the cursor with tuplet notes at their notated values (see _tuplet_quarters)
     chord = grace = False
     owner = None  # the tag whose children the stream is in
     tempos: list[tuple[float, float]] = []
@@ -347,21 +360,27 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
                 value = float(element.text) / divisions
             except (TypeError, ValueError):
                 continue
-            if not value > 0 or value == math.inf:
+            if not math.isfinite(value) or value == 0 or (value < 0 and owner != note):
                 continue
             if owner == note:
                 if grace:
                     continue
-                duration = value
+                duration = max(value, 0.0)
                 if not chord:
                     start = at = pos
-                    pos += value
+                    pos += value  # a negative <duration> moves the cursor back: see _walk's docstring
+                    notated += value
                     if pos > end:
                         end = pos
+                    reached = notated_end  # before this note
+                    if notated > notated_end:
+                        notated_end = notated
             elif owner == backup_tag:
                 pos -= value  # may go before the measure start: see _walk's docstring
+                notated -= value
             elif owner == forward_tag:
                 pos += value
+                notated += value
                 if pos > filled:
                     filled = pos
             continue
@@ -370,6 +389,10 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         elif tag == chord_tag:
             if owner == note:
                 chord, at = True, start
+        elif tag == t.time_modification:
+            if owner == note and not grace and not chord and duration > 0:
+                notated += _tuplet_quarters(element, duration, divisions, t) - duration
+                notated_end = max(reached, notated)
         elif tag == grace_tag:
             if owner == note:
                 grace = True
@@ -434,6 +457,8 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     if filled > end:
         end = max(end, min(filled, meter)) if meter else filled
     events = _events(measure, measure_divisions, t)
+    if meter and end > 0 and min(end, notated_end) <= meter + 1e-9 <= max(end, notated_end) + 2e-9:
+        end = meter  # the <duration>s miss the time signature only by the rounding of tuplets
     if meter and end > meter + 1e-9:
         first = _first_voices(events)
         furthest = max(reach for reach, _ in first)
@@ -518,7 +543,7 @@ def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
             for child in element.iterchildren(t.grace, t.chord, t.rest, t.pitch, t.duration, t.voice, t.staff):
                 ctag = child.tag
                 if ctag == t.duration:
-                    duration = max(_quarters(child.text, divisions), 0.0)
+                    duration = _quarters(child.text, divisions)
                 elif ctag == t.voice:
                     number = child.text
                 elif ctag == t.staff:
@@ -533,6 +558,8 @@ def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
                     grace = True
             if grace:
                 continue
+            if duration < 0 and padding:
+                duration = 0.0  # a negative <forward> is ignored, as _walk ignores it
             if chord:
                 if events and not events[-1].padding:
                     events[-1].pitches.append(pitch)
@@ -544,9 +571,32 @@ def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
                     voice = 1
             if where is not None or tag == t.note:
                 staff = where or "1"
-            events.append(_Event(pos, duration, staff, voice, padding, [] if padding else [pitch]))
-            pos += duration
+            events.append(_Event(pos, max(duration, 0.0), staff, voice, padding, [] if padding else [pitch]))
+            pos += duration  # a negative note <duration> moves the cursor back, as in _walk
     return events
+
+
+def _tuplet_quarters(modification, written: float, divisions: float, t: _Tags) -> float:
+    """Quarters a note with a ``<time-modification>`` lasts: its notated value (type, dots,
+    actual and normal notes, normal type and dots) where ``written``, its ``<duration>`` in
+    quarters, is that value rounded to whole divisions (off by less than one division), else
+    ``written``. Divisions rarely divide a tuplet exactly: MuseScore writes a triplet 16th at
+    480 divisions as 27 (26.67), 27 or 26, and those roundings add up over a measure (asap
+    Ravel, Une barque, measure 39: 4.0125 quarters in 4/4). A value further off is the
+    writer's, kept as written."""
+    note = modification.getparent()
+    base = _UNITS.get((note.findtext(t.type) or "").strip())
+    actual = _positive(modification.findtext(t.actual_notes) or "")
+    normal = _positive(modification.findtext(t.normal_notes) or "")
+    if base is None or not actual or not normal:
+        return written
+    value = base * (2.0 - 0.5 ** len(note.findall(t.dot)))
+    unit = _UNITS.get((modification.findtext(t.normal_type) or "").strip())
+    if unit is None:
+        exact = value * normal / actual
+    else:
+        exact = value * normal * unit * (2.0 - 0.5 ** len(modification.findall(t.normal_dot))) / (actual * base)
+    return exact if abs(exact - written) * divisions < 1.0 else written
 
 
 def _first_voices(events: list[_Event]) -> list[tuple[float, bool]]:
