@@ -353,12 +353,16 @@ def test_tuplet_rounding_is_not_length(tmp_path):
     assert [m.length for m in read_musicxml(path)] == [2.0, 2.0, 1.5, 3.0]
 
 
-def test_a_negative_duration_moves_the_cursor_back(tmp_path):
+@pytest.mark.parametrize("rest", [False, True])
+def test_a_negative_duration_moves_the_cursor_back(tmp_path, rest):
     """MuseScore writes a negative <duration> for a note of a nested tuplet, and counts its
     <backup>s on a cursor that moved back by it (asap Schumann, Kreisleriana 3, measure 16): the
     right hand's written sum is 768, its backup 768, and the left hand fills 2/4. Read as no
-    length, the negative note left the left hand starting 142 divisions late, past the barline."""
+    length, the negative note left the left hand starting 142 divisions late, past the barline.
+    A rest moves the cursor as a note does."""
     right = "".join(_note(d, kind="16th", tuplet=(9, 4)) for d in (171, 113, 114, -142, 171, 113, 114, 114))
+    if rest:
+        right = right.replace("<pitch><step>C</step><octave>4</octave></pitch><duration>-142", "<rest/><duration>-142")
     left = _note(1024, 4, 2) * 2
     path = tmp_path / "negative.musicxml"
     path.write_text('<score-partwise><part id="P1">' + _measure(1, 2, 4, 1024, right + "<backup><duration>768</duration></backup>"

@@ -558,7 +558,7 @@ def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
                     grace = True
             if grace:
                 continue
-            if duration < 0 and padding:
+            if duration < 0 and tag == t.forward:
                 duration = 0.0  # a negative <forward> is ignored, as _walk ignores it
             if chord:
                 if events and not events[-1].padding:
