@@ -30,8 +30,10 @@ Every MIDI note is matched, in passes, each taking only what the ones before lef
 3. ``drift``: the nearest engraved note of its key not yet matched, within ``DRIFT``: passages
    where Verovio's MIDI and timemap disagree on the timing (hidden tuplets of cue notes).
 4. ``ornament``: a note of another key that starts while engraved notes are held: the one of the
-   nearest key among the last 64 to start (a trill's or turn's auxiliary note, which Verovio may
-   write out).
+   nearest key among the last 64 to start, of its own measure where one is (a trill's or turn's
+   auxiliary note, which Verovio may write out; a note Verovio sounds octaves off its MEI pitch,
+   asap Debussy, Reflets dans l'eau m. 22, which took a note of the measure before and so a
+   notehead outside its measure).
 5. ``nearest``: whatever is left takes the engraved note of the nearest onset.
 
 On the embedded default and 59 development scores (136k MIDI notes) every note is ``exact``
@@ -129,9 +131,9 @@ def match_notes(
     candidates = timemap_notes(toolkit, midi.tempo, engraved, timemap)
     if midi.notes and not candidates:
         raise Rejected("Verovio's timemap lists no note to match its MIDI's notes with")
-    owner, how = _match(midi.notes, candidates)
-    timed = _onto_the_clock(midi.notes, owner, how, candidates)
     starts = [p.onset - EPSILON for p in performance]
+    owner, how = _match(midi.notes, candidates, starts)
+    timed = _onto_the_clock(midi.notes, owner, how, candidates)
     found = sorted(
         (
             (
@@ -288,7 +290,9 @@ def _follow_ties(candidates: list[_Candidate]) -> None:
 # --- matching ------------------------------------------------------------------------------------
 
 
-def _match(notes: tuple[Note, ...], candidates: list[_Candidate]) -> tuple[list[int], list[str]]:
+def _match(notes: tuple[Note, ...], candidates: list[_Candidate], starts: list[float] = ()) -> tuple[list[int], list[str]]:
+    """Each MIDI note's candidate and how it was matched (the module's passes); ``starts``: the
+    performed measures' onsets, ascending (seconds)."""
     owner: list[int | None] = [None] * len(notes)
     how: list[str] = [""] * len(notes)
     by_key: dict[int, list[int]] = {}
@@ -336,22 +340,24 @@ def _match(notes: tuple[Note, ...], candidates: list[_Candidate]) -> tuple[list[
         if free:
             take(n, min(free, key=lambda c: abs(candidates[c].onset - note.onset)), "drift")
 
-    # 4. ornament: another key, held when the MIDI note starts: the nearest key
+    # 4. ornament: another key, held when the MIDI note starts: of its measure, the nearest key
     order = sorted(range(len(candidates)), key=lambda c: candidates[c].onset)
-    starts = [candidates[c].onset for c in order]
+    begins = [candidates[c].onset for c in order]
     for n, note in enumerate(notes):
         if owner[n] is not None:
             continue
-        upto = bisect.bisect_right(starts, note.onset + TOLERANCE)
+        upto = bisect.bisect_right(begins, note.onset + TOLERANCE)
         held = [c for c in order[max(0, upto - 64): upto] if candidates[c].end > note.onset and not candidates[c].tied]
         if held:
-            take(n, min(held, key=lambda c: (abs(candidates[c].key - note.key), -candidates[c].onset)), "ornament")
+            measure = bisect.bisect_right(starts, note.onset + TOLERANCE)  # Verovio writes notes a few ms off
+            take(n, min(held, key=lambda c: (bisect.bisect_right(starts, candidates[c].onset) != measure,
+                                             abs(candidates[c].key - note.key), -candidates[c].onset)), "ornament")
 
     # 5. nearest: the engraved note of the nearest onset
     for n, note in enumerate(notes):
         if owner[n] is not None:
             continue
-        i = bisect.bisect_left(starts, note.onset)
+        i = bisect.bisect_left(begins, note.onset)
         near = [order[j] for j in (i - 1, i) if 0 <= j < len(order)]
         take(n, min(near, key=lambda c: abs(candidates[c].onset - note.onset)), "nearest")
     return owner, how

@@ -105,15 +105,15 @@ def parse(ref: ScoreRef, cfg: ParseConfig) -> Score:
     svgs = tuple(toolkit.renderToSVG(page) for page in range(1, pages + 1))
     page_of = {m: page for page, svg in enumerate(svgs) for m in _MEASURE_IN_SVG.findall(svg)}
     measures = tuple(replace(m, page=page_of.get(m.id, -1)) for m in measures)
-    performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)  # midi: repaired where Verovio's is off
+    performance, duration, midi, timemap = _perform(toolkit, mei, _midi(toolkit), cfg)  # midi: repaired where Verovio's is off
     if _unplayed(measures, performance) and read_musicxml(ref.path) is not None:
         # Verovio's playback skips measures of this MusicXML (endings it cannot number): play it
         # through, every measure once; the timeline stage lays out the MusicXML's own order
         toolkit = new_toolkit(cfg)
         toolkit.setOptions({"expandNever": True})
         load(toolkit, ref.path)
-        performance, duration, midi, timemap = _perform(toolkit, _midi(toolkit), cfg)
         mei = ET.fromstring(toolkit.getMEI())
+        performance, duration, midi, timemap = _perform(toolkit, mei, _midi(toolkit), cfg)
     # every MIDI note with its engraved note, on the clock of the timemap the measures were read from
     notes = perform_notes(toolkit, mei, midi, performance, timemap)
     layers = read_layers(mei, timemap, midi.tempo, performance)
@@ -249,16 +249,19 @@ def _fifths(sig: str, current: int) -> int:
     return current
 
 
-def _perform(toolkit: verovio.toolkit, midi: Midi, cfg: ParseConfig) -> tuple[tuple[Performed, ...], float, Midi, list[dict]]:
+def _perform(
+    toolkit: verovio.toolkit, mei: ET.Element, midi: Midi, cfg: ParseConfig
+) -> tuple[tuple[Performed, ...], float, Midi, list[dict]]:
     """Performed measures (repeats unfolded), the score's end, the MIDI that times them (one clock
-    for the rows and the audio), and the played timemap they were read from. That is Verovio's MIDI unless it disagrees with Verovio's
+    for the rows and the audio), and the played timemap they were read from (``mei``: the
+    toolkit's MEI, parsed). That is Verovio's MIDI unless it disagrees with Verovio's
     timemap, which is then the clock (see :func:`played_timemap` and :func:`_one_clock`)."""
     if not midi.notes:
         raise Rejected("no notes")
     foreign = sorted(midi.programs - set(cfg.piano_programs))
     if foreign:
         raise Rejected(f"not piano-like: MIDI program {foreign[0]} is not a piano")
-    timemap, trusted = played_timemap(toolkit)
+    timemap, trusted = played_timemap(toolkit, mei)
     if not timemap:
         raise Rejected("Verovio's timemap is empty")
     midi = _one_clock(toolkit, midi, timemap, trusted)

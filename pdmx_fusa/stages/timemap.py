@@ -6,10 +6,14 @@ timemap (the notes' engraved ids), so that all of them see the same events at th
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import verovio
 
+from .notes import MEI, XML_ID
 
-def played_timemap(toolkit: verovio.toolkit) -> tuple[list[dict], bool]:
+
+def played_timemap(toolkit: verovio.toolkit, mei: ET.Element) -> tuple[list[dict], bool]:
     """Verovio's timemap (measures and rests included) in played order, and whether its quarter
     positions (``qstamp``) are Verovio's own.
 
@@ -29,19 +33,31 @@ def played_timemap(toolkit: verovio.toolkit) -> tuple[list[dict], bool]:
     (as Verovio treats a tempo of 0), real time rebuilt over it. Otherwise score time is what
     broke: entries are sorted by real time, and each ``qstamp`` replaced by real time on a
     120 bpm grid (``tstamp / 500``): ``False`` is returned, and Verovio's MIDI is not to be used.
+    There the real time of a measure's start can break too while its notes' stays right (asap
+    Ravel, Alborada del gracioso: measures 71 to 96 start about 124 s after their first notes,
+    which the sort then gave to measure 70): a measure starts at the latest with its first note
+    or rest (``mei``: the toolkit's MEI, parsed, tells whose they are).
     Entries are copies; the ``qstamp`` of an entry is what a clock must map to its time."""
     events = sorted(toolkit.renderToTimemap({"includeMeasures": True, "includeRests": True}), key=lambda e: e["qstamp"])
     if not events or events[0]["qstamp"] < 0:
-        return _by_real_time(events), False
+        return _by_real_time(events, mei), False
     if all(a["tstamp"] <= b["tstamp"] for a, b in zip(events, events[1:])):
         return events, True
     if any(e.get("tempo", 1) < 0 for e in events):
         return _forwards(events), True
-    return _by_real_time(events), False
+    return _by_real_time(events, mei), False
 
 
-def _by_real_time(events: list[dict]) -> list[dict]:
-    ordered = sorted(events, key=lambda e: (e["tstamp"], e["qstamp"]))
+def _by_real_time(events: list[dict], mei: ET.Element) -> list[dict]:
+    first: dict[str, float] = {}  # measure id -> real time of its first note or rest
+    owner = {element.get(XML_ID): measure.get(XML_ID) for measure in mei.iter(MEI + "measure") for element in measure.iter()}
+    for event in events:
+        for element in event.get("on", ()):
+            measure = owner.get(element)
+            if measure is not None and event["tstamp"] < first.get(measure, float("inf")):
+                first[measure] = event["tstamp"]
+    events = [{**e, "tstamp": min(e["tstamp"], first.get(e["measureOn"], e["tstamp"]))} if "measureOn" in e else e for e in events]
+    ordered = sorted(events, key=lambda e: (e["tstamp"], "measureOn" not in e, e["qstamp"]))  # a measure before its notes
     return [{**e, "qstamp": e["tstamp"] / 500} for e in ordered]
 
 
