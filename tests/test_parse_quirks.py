@@ -193,7 +193,8 @@ def test_a_measure_starts_at_the_latest_with_its_first_note():
                   for i, kind in ((1, "note"), (2, "note"), (3, "rest")))
         + "</section></score></mdiv></body></music></mei>")
     events = [{"qstamp": 0.0, "tstamp": 0.0, "measureOn": "m1", "on": ["n1"]}, {"qstamp": 9.0, "tstamp": 2000.0, "on": ["n2"]},
-              {"qstamp": 10.0, "tstamp": 6000.0, "measureOn": "m2"}, {"qstamp": 11.0, "tstamp": 4000.0, "measureOn": "m3", "on": ["r3"]}]
+              {"qstamp": 10.0, "tstamp": 6000.0, "measureOn": "m2"},
+              {"qstamp": 11.0, "tstamp": 4000.0, "measureOn": "m3", "on": ["r3"]}]
     timemap, trusted = played_timemap(_Timemap(events), mei)
     assert not trusted
     assert [(e.get("measureOn"), e["tstamp"]) for e in timemap] == [("m1", 0.0), ("m2", 2000.0), (None, 2000.0), ("m3", 4000.0)]

@@ -56,7 +56,8 @@ def _by_real_time(events: list[dict], mei: ET.Element) -> list[dict]:
             measure = owner.get(element)
             if measure is not None and event["tstamp"] < first.get(measure, float("inf")):
                 first[measure] = event["tstamp"]
-    events = [{**e, "tstamp": min(e["tstamp"], first.get(e["measureOn"], e["tstamp"]))} if "measureOn" in e else e for e in events]
+    events = [{**e, "tstamp": min(e["tstamp"], first.get(e["measureOn"], e["tstamp"]))} if "measureOn" in e else e
+              for e in events]
     ordered = sorted(events, key=lambda e: (e["tstamp"], "measureOn" not in e, e["qstamp"]))  # a measure before its notes
     return [{**e, "qstamp": e["tstamp"] / 500} for e in ordered]
 
