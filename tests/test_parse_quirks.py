@@ -198,6 +198,13 @@ def test_a_measure_starts_at_the_latest_with_its_first_note():
     timemap, trusted = played_timemap(_Timemap(events), mei)
     assert not trusted
     assert [(e.get("measureOn"), e["tstamp"]) for e in timemap] == [("m1", 0.0), ("m2", 2000.0), (None, 2000.0), ("m3", 4000.0)]
+    # a repeat's second pass: Verovio names the copies of measures and notes "<id>-rend2", unknown to the MEI
+    again = [{**e, "qstamp": e["qstamp"] + 20, "tstamp": e["tstamp"] + 8000,
+              **{k: [f"{i}-rend2" for i in e[k]] if k == "on" else f"{e[k]}-rend2" for k in ("measureOn", "on") if k in e}}
+             for e in events]
+    timemap, _ = played_timemap(_Timemap(events + again), mei)
+    assert [(e["measureOn"], e["tstamp"]) for e in timemap if "measureOn" in e][3:] == [
+        ("m1-rend2", 8000.0), ("m2-rend2", 10000.0), ("m3-rend2", 12000.0)]
 
 
 def _utf16(text: str, bom: bool) -> bytes:

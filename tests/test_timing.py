@@ -330,9 +330,11 @@ def _measure(number: int, beats: int, beat_type: int, divisions: int, body: str)
             f'<beat-type>{beat_type}</beat-type></time><staves>2</staves></attributes>{body}</measure>')
 
 
-def _note(duration: int, voice: int = 1, staff: int = 1, kind: str = "quarter", tuplet: tuple[int, int] | None = None) -> str:
+def _note(duration: int, voice: int = 1, staff: int = 1, kind: str = "quarter", tuplet: tuple[int, int] | None = None,
+          unit: str = "") -> str:
+    normal_type = f"<normal-type>{unit}</normal-type>" if unit else ""
     modification = (f"<time-modification><actual-notes>{tuplet[0]}</actual-notes><normal-notes>{tuplet[1]}</normal-notes>"
-                    "</time-modification>") if tuplet else ""
+                    f"{normal_type}</time-modification>") if tuplet else ""
     return (f"<note><pitch><step>C</step><octave>4</octave></pitch><duration>{duration}</duration><voice>{voice}</voice>"
             f"<type>{kind}</type>{modification}<staff>{staff}</staff></note>")
 
@@ -347,10 +349,14 @@ def test_tuplet_rounding_is_not_length(tmp_path):
     under = _note(68, kind="16th", tuplet=(7, 4)) * 14
     compensated = _note(65, kind="16th", tuplet=(11, 6)) * 11 + "<forward><duration>5</duration></forward>"  # MuseScore 3
     long = _note(480) * 3
+    # <normal-type> names the tuplet's unit only: an eighth in a septuplet of 16ths lasts 4/7 of an eighth
+    named = (_note(480) + _note(69, kind="16th", tuplet=(7, 4), unit="16th") * 5
+             + _note(138, kind="eighth", tuplet=(7, 4), unit="16th"))
     path = tmp_path / "rounding.musicxml"
     path.write_text('<score-partwise><part id="P1">' + _measure(1, 2, 4, 480, over) + _measure(2, 2, 4, 480, under)
-                    + _measure(3, 3, 8, 480, compensated) + _measure(4, 2, 4, 480, long) + "</part></score-partwise>")
-    assert [m.length for m in read_musicxml(path)] == [2.0, 2.0, 1.5, 3.0]
+                    + _measure(3, 3, 8, 480, compensated) + _measure(4, 2, 4, 480, long) + _measure(5, 2, 4, 480, named)
+                    + "</part></score-partwise>")
+    assert [m.length for m in read_musicxml(path)] == [2.0, 2.0, 1.5, 3.0, 2.0]
 
 
 @pytest.mark.parametrize("rest", [False, True])

@@ -53,9 +53,12 @@ def _by_real_time(events: list[dict], mei: ET.Element) -> list[dict]:
     owner = {element.get(XML_ID): measure.get(XML_ID) for measure in mei.iter(MEI + "measure") for element in measure.iter()}
     for event in events:
         for element in event.get("on", ()):
-            measure = owner.get(element)
-            if measure is not None and event["tstamp"] < first.get(measure, float("inf")):
-                first[measure] = event["tstamp"]
+            notated, rendition, n = element.partition("-rend")  # a repeat's later pass: "<id>-rend2", its measure's too
+            measure = owner.get(notated)
+            if measure is not None:
+                measure += rendition + n
+                if event["tstamp"] < first.get(measure, float("inf")):
+                    first[measure] = event["tstamp"]
     events = [{**e, "tstamp": min(e["tstamp"], first.get(e["measureOn"], e["tstamp"]))} if "measureOn" in e else e
               for e in events]
     ordered = sorted(events, key=lambda e: (e["tstamp"], "measureOn" not in e, e["qstamp"]))  # a measure before its notes

@@ -290,7 +290,7 @@ class _Tags:
                      "direction-type", "sound", "offset", "attributes", "divisions", "time", "beats", "beat-type",
                      "senza-misura", "barline", "repeat", "ending", "segno", "coda", "words", "metronome",
                      "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest", "pitch", "step", "octave",
-                     "type", "dot", "time-modification", "actual-notes", "normal-notes", "normal-type", "normal-dot"):
+                     "type", "dot", "time-modification", "actual-notes", "normal-notes"):
             setattr(self, name.replace("-", "_"), ns + name)
         # what the cursor walk reads, in document order; figured-bass only to keep its <duration> apart
         self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "time-modification", "fermata",
@@ -337,11 +337,13 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     a note of a nested tuplet) moves the cursor back by as much and gives the note no length:
     the ``<backup>``s after it were counted on the writer's cursor, which it moved (asap
     Schumann Kreisleriana 3, measure 16: 171, 113, 114, -142, ... then a backup of 768, the
-    written sum). A tuplet note's ``<duration>`` is taken at its notated value where it differs
-    from it by less than one division (see ``_tuplet_quarters``)."""
+    written sum). Notes keep their written ``<duration>``; where the measure then misses its
+    time signature, the cursor is walked again with each tuplet note at its notated value
+    (``_notated_reach``) to tell rounding from a real pickup or cadenza."""
     divisions = measure_divisions = state["divisions"]
     pos = end = filled = start = at = duration = 0.0  # filled: the furthest a <forward> reached
-    notated = notated_end = reached = 0.0  # the cursor with tuplet notes at their notated values (see _tuplet_quarters)
+    steps: list[tuple] = []  # the cursor's moves, for _notated_reach: ("n", quarters), ("b", ...), ("f", ...), ("t", ...)
+    current = None  # index in steps of the note being read
     chord = grace = False
     owner = None  # the tag whose children the stream is in
     tempos: list[tuple[float, float]] = []
@@ -369,30 +371,27 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
                 if not chord:
                     start = at = pos
                     pos += value  # a negative <duration> moves the cursor back: see _walk's docstring
-                    notated += value
+                    current = len(steps)
+                    steps.append(("n", value))
                     if pos > end:
                         end = pos
-                    reached = notated_end  # before this note
-                    if notated > notated_end:
-                        notated_end = notated
             elif owner == backup_tag:
                 pos -= value  # may go before the measure start: see _walk's docstring
-                notated -= value
+                steps.append(("b", value))
             elif owner == forward_tag:
                 pos += value
-                notated += value
+                steps.append(("f", value))
                 if pos > filled:
                     filled = pos
             continue
         if tag == note:
-            owner, at, duration, chord, grace = note, pos, 0.0, False, False
+            owner, at, duration, chord, grace, current = note, pos, 0.0, False, False, None
         elif tag == chord_tag:
             if owner == note:
                 chord, at = True, start
         elif tag == t.time_modification:
-            if owner == note and not grace and not chord and duration > 0:
-                notated += _tuplet_quarters(element, duration, divisions, t) - duration
-                notated_end = max(reached, notated)
+            if owner == note and current is not None and duration > 0:
+                steps[current] = ("t", duration, element, divisions)
         elif tag == grace_tag:
             if owner == note:
                 grace = True
@@ -457,8 +456,10 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
     if filled > end:
         end = max(end, min(filled, meter)) if meter else filled
     events = _events(measure, measure_divisions, t)
-    if meter and end > 0 and min(end, notated_end) <= meter + 1e-9 <= max(end, notated_end) + 2e-9:
-        end = meter  # the <duration>s miss the time signature only by the rounding of tuplets
+    if meter and end > 0 and abs(end - meter) > 1e-9 and any(step[0] == "t" for step in steps):
+        notated = _notated_reach(steps, t)
+        if min(end, notated) <= meter + 1e-9 <= max(end, notated) + 2e-9:
+            end = meter  # the <duration>s miss the time signature only by the rounding of tuplets
     if meter and end > meter + 1e-9:
         first = _first_voices(events)
         furthest = max(reach for reach, _ in first)
@@ -576,26 +577,36 @@ def _events(measure, divisions: float, t: _Tags) -> list[_Event]:
     return events
 
 
+def _notated_reach(steps: list[tuple], t: _Tags) -> float:
+    """How far a measure's notes reach (quarters) when the cursor walks ``steps``, ``_walk``'s
+    record of it, with each tuplet note at its notated value (``_tuplet_quarters``)."""
+    pos = reach = 0.0
+    for kind, value, *tuplet in steps:
+        if kind == "b":
+            pos -= value
+        elif kind == "f":
+            pos += value
+        else:
+            pos += _tuplet_quarters(tuplet[0], value, tuplet[1], t) if tuplet else value
+            reach = max(reach, pos)
+    return reach
+
+
 def _tuplet_quarters(modification, written: float, divisions: float, t: _Tags) -> float:
-    """Quarters a note with a ``<time-modification>`` lasts: its notated value (type, dots,
-    actual and normal notes, normal type and dots) where ``written``, its ``<duration>`` in
-    quarters, is that value rounded to whole divisions (off by less than one division), else
-    ``written``. Divisions rarely divide a tuplet exactly: MuseScore writes a triplet 16th at
-    480 divisions as 27 (26.67), 27 or 26, and those roundings add up over a measure (asap
-    Ravel, Une barque, measure 39: 4.0125 quarters in 4/4). A value further off is the
-    writer's, kept as written."""
+    """Quarters a note with a ``<time-modification>`` lasts: its notated value (its type and
+    dots times normal over actual notes; ``<normal-type>`` only names the tuplet's unit) where
+    ``written``, its ``<duration>`` in quarters, is that value rounded to whole divisions (off by
+    less than one division), else ``written``. Divisions rarely divide a tuplet exactly:
+    MuseScore writes a 64th of a 9:8 group at 480 divisions as 27 (26.67), and those roundings
+    add up over a measure (asap Ravel, Une barque, measure 39: 4.05 quarters in 4/4). A value
+    further off is the writer's, kept as written."""
     note = modification.getparent()
     base = _UNITS.get((note.findtext(t.type) or "").strip())
     actual = _positive(modification.findtext(t.actual_notes) or "")
     normal = _positive(modification.findtext(t.normal_notes) or "")
     if base is None or not actual or not normal:
         return written
-    value = base * (2.0 - 0.5 ** len(note.findall(t.dot)))
-    unit = _UNITS.get((modification.findtext(t.normal_type) or "").strip())
-    if unit is None:
-        exact = value * normal / actual
-    else:
-        exact = value * normal * unit * (2.0 - 0.5 ** len(modification.findall(t.normal_dot))) / (actual * base)
+    exact = base * (2.0 - 0.5 ** len(note.findall(t.dot))) * normal / actual
     return exact if abs(exact - written) * divisions < 1.0 else written
 
 
