@@ -48,6 +48,7 @@ import bisect
 import math
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import verovio
@@ -290,7 +291,7 @@ def _follow_ties(candidates: list[_Candidate]) -> None:
 # --- matching ------------------------------------------------------------------------------------
 
 
-def _match(notes: tuple[Note, ...], candidates: list[_Candidate], starts: list[float] = ()) -> tuple[list[int], list[str]]:
+def _match(notes: tuple[Note, ...], candidates: list[_Candidate], starts: Sequence[float] = ()) -> tuple[list[int], list[str]]:
     """Each MIDI note's candidate and how it was matched (the module's passes); ``starts``: the
     performed measures' onsets, ascending (seconds)."""
     owner: list[int | None] = [None] * len(notes)

@@ -5,8 +5,9 @@ Lengths follow the cursor of the MusicXML format: every ``<note>`` that is neith
 (``<chord/>``) nor a grace note advances it by its ``<duration>`` (cue notes do advance),
 ``<forward>`` advances it, ``<backup>`` moves it back, and a measure lasts as far as its notes
 reach, over all voices, staves and parts. The ``<tuplet>`` markup is not read at all, and note
-types only to tell rounding (below), so a tuplet with a stop but no start, a ``<forward>`` filler inside a tuplet or hidden tuplet
-rests cost nothing; pickups, overfull and underfull measures get the length their notes fill. A
+types only to tell rounding (below), so a tuplet with a stop but no start, a ``<forward>``
+filler inside a tuplet or hidden tuplet rests cost nothing; pickups, overfull and underfull
+measures get the length their notes fill. A
 measure in which nothing takes time gets its time signature's length (4/4 where none is given).
 Five refinements, each for a kind of export error found in real MuseScore files (ASAP) and
 each checked there against annotated downbeats of MuseScore's own playback:
