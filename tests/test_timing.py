@@ -502,3 +502,17 @@ def _timed(path: Path) -> float:
     start = time.perf_counter()
     read_musicxml(path)
     return time.perf_counter() - start
+
+
+def test_of_tempo_marks_at_one_position_the_last_written_wins(tmp_path):
+    """MuseScore writes a tempo text and a metronome mark at one position as separate directions,
+    and plays the last one (asap Rachmaninoff op. 32/10: "♩ = 40", "Lento" at 120, "♩ = 40" again;
+    its MIDI plays 40). A mark repeated at one position must not move ahead of one between."""
+    def direction(bpm: int, words: str = "") -> str:
+        kind = f"<words>{words}</words>" if words else f"<metronome><beat-unit>quarter</beat-unit><per-minute>{bpm}</per-minute></metronome>"
+        return f'<direction><direction-type>{kind}</direction-type><sound tempo="{bpm}"/></direction>'
+    body = direction(40) + direction(120, "Lento") + direction(40) + _note(480) * 4
+    path = tmp_path / "tempos.musicxml"
+    path.write_text('<score-partwise><part id="P1">' + _measure(1, 4, 4, 480, body) + "</part></score-partwise>")
+    tempos = read_musicxml(path)[0].tempos
+    assert [bpm for at, bpm in tempos if at == 0.0][-1] == 40.0

@@ -38,7 +38,8 @@ between the notes of the voice it is exported with (the MusicXML default would i
 playback). A ``<metronome>`` whose direction carries no ``<sound tempo>`` counts too: its
 ``<per-minute>`` (the first number in it, so "c. 120" reads 120) times its first ``<beat-unit>``
 in quarters (dotted units times 1.5, 1.75 ...); a metronome without ``<per-minute>`` (a metric
-modulation, "♩ = ♪") is no tempo.
+modulation, "♩ = ♪") is no tempo. Of marks at one position the last written wins, as MuseScore
+plays it (asap Rachmaninoff op. 32/10 opens "♩ = 40", "Lento" at 120, "♩ = 40": it plays 40).
 
 Fermatas: (offset, duration) of every note, rest or chord with a ``<fermata>`` in its
 ``<notations>``, once per position (the longest duration found there, over voices, staves and
@@ -82,8 +83,8 @@ another ending or a forward repeat.
 
 Several parts: measure ``i`` of the score is the ``i``-th ``<measure>`` of every part, merged:
 its length is the longest part's, its marks, repeats, voltas, tempo marks and fermatas are the
-union over parts (repeated identical tempo marks once; fermatas once per position, the longest).
-The count, numbers and time signatures are the first part's.
+union over parts (a tempo mark repeated identically once, where it is last written; fermatas
+once per position, the longest). The count, numbers and time signatures are the first part's.
 
 The parse never raises on odd content: a file that is not MusicXML (MEI, Humdrum, anything not
 well-formed, an .mxl without a readable score) gives None; odd values are ignored or clamped.
@@ -837,7 +838,8 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
         first = here[0]
         end = max(pm.end for pm in here)
         meter = first.meter or 4.0
-        tempos = sorted(dict.fromkeys(tempo for pm in here for tempo in pm.tempos), key=lambda tempo: tempo[0])  # stable
+        written = [tempo for pm in here for tempo in pm.tempos]  # of marks at one position the last written wins:
+        tempos = sorted(reversed(dict.fromkeys(reversed(written))), key=lambda tempo: tempo[0])  # a repeat keeps its last place
         fermatas: dict[float, float] = {}
         for pm in here:
             for at, duration in pm.fermatas.items():
