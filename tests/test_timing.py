@@ -516,3 +516,26 @@ def test_of_tempo_marks_at_one_position_the_last_written_wins(tmp_path):
     path.write_text('<score-partwise><part id="P1">' + _measure(1, 4, 4, 480, body) + "</part></score-partwise>")
     tempos = read_musicxml(path)[0].tempos
     assert [bpm for at, bpm in tempos if at == 0.0][-1] == 40.0
+
+
+def test_a_nested_tuplet_short_of_its_time_signature_lasts_it(tmp_path):
+    """MuseScore cannot export nested tuplets: their notes' <duration>s come out wrong, and the
+    measure falls short of the time signature MuseScore plays it at (asap Schumann, Kreisleriana 3
+    m. 127: a triplet holding a 9:4 tuplet whose eighth is written as a 16th; Debussy, Reflets
+    m. 24); its notes keep Verovio's placing. A measure as short whose tuplets are not nested is
+    played as written (a pickup)."""
+    def nested(kind: str, duration: int, tuplets: str) -> str:
+        return (f"<note><pitch><step>C</step><octave>4</octave></pitch><duration>{duration}</duration><voice>1</voice>"
+                f"<type>{kind}</type><time-modification><actual-notes>9</actual-notes><normal-notes>4</normal-notes>"
+                f"</time-modification><staff>1</staff><notations>{tuplets}</notations></note>")
+    start, stop = '<tuplet number="1" type="start"/>', '<tuplet number="1" type="stop"/>'
+    inner_start, inner_stop = '<tuplet number="2" type="start"/>', '<tuplet number="2" type="stop"/>'
+    group = (_note(171, kind="16th", tuplet=(3, 2)).replace("</staff>", f"</staff><notations>{start}</notations>")
+             + nested("16th", 113, inner_start) + nested("16th", 114, "") + nested("eighth", 114, inner_stop + stop))
+    plain = _note(171, kind="16th", tuplet=(3, 2)) * 6
+    path = tmp_path / "nested.musicxml"
+    path.write_text('<score-partwise><part id="P1">' + _measure(1, 2, 4, 1024, group * 2) + _measure(2, 2, 4, 1024, plain)
+                    + "</part></score-partwise>")
+    measures = read_musicxml(path)
+    assert [m.length for m in measures] == [2.0, 1026 / 1024]
+    assert not measures[0].notes and len(measures[1].notes) == 6  # wrong <duration>s place no note: Verovio's placing stands

@@ -4,12 +4,12 @@ voltas and jump marks, from the MusicXML itself (no Verovio).
 Lengths follow the cursor of the MusicXML format: every ``<note>`` that is neither a chord note
 (``<chord/>``) nor a grace note advances it by its ``<duration>`` (cue notes do advance),
 ``<forward>`` advances it, ``<backup>`` moves it back, and a measure lasts as far as its notes
-reach, over all voices, staves and parts. The ``<tuplet>`` markup is not read at all, and note
-types only to tell rounding (below), so a tuplet with a stop but no start, a ``<forward>``
-filler inside a tuplet or hidden tuplet rests cost nothing; pickups, overfull and underfull
-measures get the length their notes fill. A
-measure in which nothing takes time gets its time signature's length (4/4 where none is given).
-Five refinements, each for a kind of export error found in real MuseScore files (ASAP) and
+reach, over all voices, staves and parts. The ``<tuplet>`` markup is read only to tell a nested
+tuplet, and note types only to tell rounding (both below), so a tuplet with a stop but no start,
+a ``<forward>`` filler inside a tuplet or hidden tuplet rests cost nothing; pickups, overfull and
+underfull measures get the length their notes fill. A measure in which nothing takes time gets
+its time signature's length (4/4 where none is given).
+Six refinements, each for a kind of export error found in real MuseScore files (ASAP) and
 each checked there against annotated downbeats of MuseScore's own playback:
 
 - where the ``<duration>``s miss the time signature only because tuplet notes are rounded to
@@ -17,6 +17,12 @@ each checked there against annotated downbeats of MuseScore's own playback:
   signature from the other side, or exactly), the measure lasts the time signature;
 - a negative note ``<duration>`` moves the cursor back (the writer counted its backups on a
   cursor that moved so);
+- where a note starts or stops two tuplets at once (a tuplet inside another, which MuseScore
+  exports with wrong ``<duration>``s) and the measure falls short of its time signature, the
+  measure lasts the time signature, and its ``<duration>``s place no note (``XmlMeasure.notes``
+  is empty). Of the 67 ASAP measures with a nested tuplet, MuseScore plays all 67 at their time
+  signature; 8 fall short of it as written (Schumann, Kreisleriana 3 m. 127-135: a triplet
+  holding a 9:4 tuplet whose eighth is written as a 16th);
 - a ``<backup>`` past the measure start is not clamped (MuseScore makes up for such a backup
   with an equal ``<forward>``);
 - a ``<forward>`` that no note follows in its voice (a filler at a voice's end) lengthens the
@@ -160,7 +166,8 @@ class XmlMeasure:
     tocoda: bool = False
     meter_length: float = 4.0  # the time signature's length in quarters (4/4 where none)
     names: frozenset[tuple[str, str]] = frozenset()  # (mark, name) of its segno, coda, dalsegno and tocoda marks that are named
-    notes: tuple[XmlNote, ...] = ()  # its notes and chords that take time, part by part, in document order
+    notes: tuple[XmlNote, ...] = ()  # its notes and chords that take time, part by part, in document order (none of a part
+    # whose <duration>s are known wrong: a nested tuplet, see the module docstring)
 
 
 def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
@@ -292,7 +299,7 @@ class _Tags:
                      "direction-type", "sound", "offset", "attributes", "divisions", "time", "beats", "beat-type",
                      "senza-misura", "barline", "repeat", "ending", "segno", "coda", "words", "metronome",
                      "beat-unit", "beat-unit-dot", "per-minute", "voice", "staff", "rest", "pitch", "step", "octave",
-                     "type", "dot", "time-modification", "actual-notes", "normal-notes"):
+                     "type", "dot", "time-modification", "actual-notes", "normal-notes", "tuplet"):
             setattr(self, name.replace("-", "_"), ns + name)
         # what the cursor walk reads, in document order; figured-bass only to keep its <duration> apart
         self.stream = tuple(ns + name for name in ("note", "chord", "grace", "duration", "time-modification", "fermata",
@@ -462,6 +469,9 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         notated = _notated_reach(steps, t)
         if min(end, notated) <= meter + 1e-9 <= max(end, notated) + 2e-9:
             end = meter  # the <duration>s miss the time signature only by the rounding of tuplets
+    misplaced = bool(meter and 0 < end < meter - 1e-9 and _nested_tuplet(measure, t))
+    if misplaced:
+        end = meter  # MuseScore writes the notes of a nested tuplet with wrong <duration>s: they place no note
     if meter and end > meter + 1e-9:
         first = _first_voices(events)
         furthest = max(reach for reach, _ in first)
@@ -504,7 +514,7 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         names=frozenset(names),
         next_names=frozenset(next_names),
         previous_backward=previous_backward,
-        notes=tuple(event for event in events if not event.padding),
+        notes=() if misplaced else tuple(event for event in events if not event.padding),
     )
 
 
@@ -592,6 +602,15 @@ def _notated_reach(steps: list[tuple], t: _Tags) -> float:
             pos += _tuplet_quarters(tuplet[0], value, tuplet[1], t) if tuplet else value
             reach = max(reach, pos)
     return reach
+
+
+def _nested_tuplet(measure, t: _Tags) -> bool:
+    """Whether a note of ``measure`` starts or stops two tuplets at once: a tuplet inside another."""
+    for note in measure.iterchildren(t.note):
+        kinds = [tuplet.get("type") for tuplet in note.iter(t.tuplet)]
+        if kinds.count("start") > 1 or kinds.count("stop") > 1:
+            return True
+    return False
 
 
 def _tuplet_quarters(modification, written: float, divisions: float, t: _Tags) -> float:
