@@ -59,6 +59,10 @@ class ParseConfig:
     # A fermata'd note or rest lasts this many times its written length. 1.0 holds nothing, as
     # MuseScore's playback and the score-derived downbeat annotations of ASAP do; 2.0 doubles it.
     fermata_hold: float = 1.0
+    # The tempo after a jump (repeat, volta, D.C., D.S., coda): "carried" runs on at the tempo reached
+    # before it until the next mark played, as MuseScore plays and exports a score; "restored" takes
+    # the tempo in effect where it lands (the last mark before it in the score).
+    tempo_after_jump: str = "carried"
     # Velocities from the score's dynamic marks, hairpins and accents (stages/dynamics.py: pp = 36,
     # mf = 72, ff = 104), each note varied by a normal draw of this many velocity units (seeded by
     # the score id); false keeps Verovio's (90 for every note).
@@ -195,6 +199,7 @@ def _validate(cfg: PipelineConfig, where: str) -> None:
         (cfg.source.limit >= 0, "source.limit must be 0 or more"),
         (cfg.parse.max_parts >= 1, "parse.max_parts must be at least 1"),
         (1.0 <= cfg.parse.fermata_hold <= 8.0, "parse.fermata_hold must be between 1.0 (no hold) and 8.0"),
+        (cfg.parse.tempo_after_jump in ("carried", "restored"), "parse.tempo_after_jump must be carried or restored"),
         (0.0 <= cfg.parse.velocity_spread <= 20.0, "parse.velocity_spread must be between 0 and 20 (velocity units)"),
         (all(r > 0 for r in cfg.render.train_tempo_ratios + cfg.render.eval_tempo_ratios), "tempo ratios must be positive"),
         (bool(cfg.render.train_tempo_ratios and cfg.render.eval_tempo_ratios), "tempo ratio lists must not be empty"),

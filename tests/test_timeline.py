@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pdmx_fusa.audio.midi import Control, Midi, Note, TempoMap
-from pdmx_fusa.config import ParseConfig
+from pdmx_fusa.config import ConfigError, ParseConfig, load_config
 from pdmx_fusa.records import Measure, PageLabels, Performed, PerformedNote, Score, ScoreRef
 from pdmx_fusa.stages import Rejected
 from pdmx_fusa.stages.timeline import DEFAULT_BPM, retime, timeline
@@ -84,11 +84,29 @@ def test_a_fermata_holds_its_span_when_asked():
     assert score.performance[1].onset == score.performance[0].offset
 
 
-def test_after_a_jump_the_tempo_of_the_place_returns():
-    """m1 sets 60 bpm; D.C. back to m0, which has no mark: it plays at the 120 in effect there."""
+def test_a_jump_keeps_the_tempo_it_was_played_at():
+    """The tempo runs on in the order played, as MuseScore plays and exports a score (it writes the
+    tempo marks of each passage between jumps, and no other): m1 sets 60 bpm; D.C. back to m0,
+    which has no mark, plays on at 60 (asap Schumann, Arabeske m. 43); where m0 has a mark, it
+    sounds again. A second ending does not take the first ending's mark, which was not played.
+    ``tempo_after_jump="restored"`` returns to the 120 in effect where the D.C. lands."""
     marks = [xml_measure(0), xml_measure(1, tempos=[(0.0, 60.0)])]
     score = retime(verovio_score([2.0, 2.0]), marks, [(0, 1), (1, 1), (0, 2)], ParseConfig())
+    assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 2.0), (2.0, 6.0), (6.0, 10.0)]
+    score = retime(verovio_score([2.0, 2.0]), marks, [(0, 1), (1, 1), (0, 2)], ParseConfig(tempo_after_jump="restored"))
     assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 2.0), (2.0, 6.0), (6.0, 8.0)]
+    marked = [xml_measure(0, tempos=[(0.0, 120.0)]), xml_measure(1, tempos=[(0.0, 60.0)])]
+    score = retime(verovio_score([2.0, 2.0]), marked, [(0, 1), (1, 1), (0, 2)], ParseConfig())
+    assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 2.0), (2.0, 6.0), (6.0, 8.0)]
+    endings = [*marked, xml_measure(2)]  # m1 the first ending, m2 the second
+    score = retime(verovio_score([2.0, 2.0, 2.0]), endings, [(0, 1), (1, 1), (0, 2), (2, 1)], ParseConfig())
+    assert [(p.onset, p.offset) for p in score.performance][2:] == [(6.0, 8.0), (8.0, 10.0)]
+
+
+def test_tempo_after_jump_is_validated():
+    assert load_config(None, ["parse.tempo_after_jump=restored"]).parse.tempo_after_jump == "restored"
+    with pytest.raises(ConfigError, match="parse.tempo_after_jump must be carried or restored"):
+        load_config(None, ["parse.tempo_after_jump=place"])
 
 
 def test_a_jump_replays_verovio_renditions():

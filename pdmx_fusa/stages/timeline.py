@@ -15,9 +15,15 @@ each it covers, of that measure's real length, placed by its voice's anchors the
 is one new MIDI, whose times every row carries and from which the audio is synthesised: one
 source of time.
 
-Tempo: each performed measure starts at the tempo in effect at its place in the score (the last
-mark before it in document order, 120 quarters per minute before any: so after a D.C. the opening
-tempo returns), and every mark inside it takes effect at its exact position. A fermata holds its
+Tempo: every mark takes effect at its exact position, and the tempo runs on in the order the
+measures are played (120 quarters per minute before any mark), across a jump too
+(``parse.tempo_after_jump`` "carried", the default): after a D.C. the opening plays at the tempo
+reached before the jump unless a mark stands at its start, and a second ending does not take the
+first ending's marks. This is how MuseScore plays and exports a score (its MIDI writer and player
+take, for each passage between jumps, the marks inside it and no other; asap Schumann, Arabeske
+m. 43: the repeat goes on at the 112 reached before it, not the 126 in effect where it lands).
+"restored" instead starts the measure a jump lands on at the tempo in effect there (the last mark
+before it in the score), as a player returning to "Tempo I" would. A fermata holds its
 note or rest ``parse.fermata_hold`` times its written length (1.0 by default: no hold, as in
 MuseScore's playback). Other formats (MEI, Humdrum), and MusicXML whose measures do not map one
 to one onto Verovio's, keep Verovio's timing.
@@ -122,7 +128,7 @@ def retime(score: Score, xml: Sequence[XmlMeasure], order: Sequence[tuple[int, i
     for index, _ in order:
         starts.append(quarter)
         quarter += xml[index].length
-    clock = _clock(xml, order, starts, cfg.fermata_hold)
+    clock = _clock(xml, order, starts, cfg.fermata_hold, cfg.tempo_after_jump)
     played = [_rendition(renditions.get(score.measures[index].id, []), rep) for index, rep in order]
 
     performance, notes, controls = [], [], []
@@ -269,18 +275,24 @@ class _Clock:
         return TempoMap(PPQ, tuple(round(b * PPQ) for b in self.bounds), self.at, tuple(r / PPQ for r in self.rates))
 
 
-def _clock(xml: Sequence[XmlMeasure], order: Sequence[tuple[int, int]], starts: Sequence[float], hold: float) -> _Clock:
-    """The performance's tempo: each performed measure from the tempo in effect at its place in
-    the score, each tempo mark from its exact position, every fermata's span ``hold`` times as long."""
-    in_effect, bpm = [], DEFAULT_BPM  # the tempo each measure starts at, in document order
+def _clock(xml: Sequence[XmlMeasure], order: Sequence[tuple[int, int]], starts: Sequence[float], hold: float,
+           after_jump: str) -> _Clock:
+    """The performance's tempo: each tempo mark from its exact position, every fermata's span
+    ``hold`` times as long; after a jump the tempo reached before it runs on (``after_jump``
+    "carried") or the tempo in effect where it lands returns ("restored")."""
+    in_place, bpm = [], DEFAULT_BPM  # the tempo in effect where each measure starts, in document order
     for measure in xml:
-        in_effect.append(bpm)
+        in_place.append(bpm)
         bpm = next((b for _, b in reversed(measure.tempos) if b > 0), bpm)
-    tempos, holds = [], []
+    tempos, holds, bpm, previous = [], [], DEFAULT_BPM, None
     for (index, _), start in zip(order, starts):
         measure = xml[index]
-        tempos.append((start, in_effect[index]))
-        tempos.extend((start + offset, bpm) for offset, bpm in measure.tempos if bpm > 0)
+        if after_jump == "restored" and previous is not None and index != previous + 1:
+            bpm = in_place[index]
+        tempos.append((start, bpm))
+        marks = [(start + offset, b) for offset, b in measure.tempos if b > 0]  # by offset, of one position the last written last
+        tempos.extend(marks)
+        bpm, previous = marks[-1][1] if marks else bpm, index
         if hold != 1.0:
             holds.extend((start + offset, start + offset + duration) for offset, duration in measure.fermatas if duration > 0)
     bounds = sorted({q for q, _ in tempos} | {q for span in holds for q in span})
