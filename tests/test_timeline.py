@@ -98,6 +98,11 @@ def test_a_jump_keeps_the_tempo_it_was_played_at():
     marked = [xml_measure(0, tempos=[(0.0, 120.0)]), xml_measure(1, tempos=[(0.0, 60.0)])]
     score = retime(verovio_score([2.0, 2.0]), marked, [(0, 1), (1, 1), (0, 2)], ParseConfig())
     assert [(p.onset, p.offset) for p in score.performance] == [(0.0, 2.0), (2.0, 6.0), (6.0, 8.0)]
+    # a performance that does not begin with the first measure begins at the tempo in effect there
+    slow_start = [xml_measure(0, tempos=[(0.0, 60.0)]), xml_measure(1)]
+    for mode in ("carried", "restored"):
+        score = retime(verovio_score([2.0, 2.0]), slow_start, [(1, 1)], ParseConfig(tempo_after_jump=mode))
+        assert score.performance[0].offset == 4.0
     endings = [*marked, xml_measure(2)]  # m1 the first ending, m2 the second
     score = retime(verovio_score([2.0, 2.0, 2.0]), endings, [(0, 1), (1, 1), (0, 2), (2, 1)], ParseConfig())
     assert [(p.onset, p.offset) for p in score.performance][2:] == [(6.0, 8.0), (8.0, 10.0)]

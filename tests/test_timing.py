@@ -516,6 +516,12 @@ def test_of_tempo_marks_at_one_position_the_last_written_wins(tmp_path):
     path.write_text('<score-partwise><part id="P1">' + _measure(1, 4, 4, 480, body) + "</part></score-partwise>")
     tempos = read_musicxml(path)[0].tempos
     assert [bpm for at, bpm in tempos if at == 0.0][-1] == 40.0
+    # a second part repeating only the first of them does not move it past the second
+    two = tmp_path / "two_parts.musicxml"
+    first = _measure(1, 4, 4, 480, direction(120, "Lento") + direction(40) + _note(480) * 4)
+    second = _measure(1, 4, 4, 480, direction(120, "Lento") + _note(480) * 4)
+    two.write_text(f'<score-partwise><part id="P1">{first}</part><part id="P2">{second}</part></score-partwise>')
+    assert [bpm for at, bpm in read_musicxml(two)[0].tempos if at == 0.0][-1] == 40.0
 
 
 def test_a_nested_tuplet_short_of_its_time_signature_lasts_it(tmp_path):
@@ -539,3 +545,11 @@ def test_a_nested_tuplet_short_of_its_time_signature_lasts_it(tmp_path):
     measures = read_musicxml(path)
     assert [m.length for m in measures] == [2.0, 1026 / 1024]
     assert not measures[0].notes and len(measures[1].notes) == 6  # wrong <duration>s place no note: Verovio's placing stands
+    # a tuplet nested in the middle of another (sharing neither its first nor its last note)
+    middle = (_note(171, kind="16th", tuplet=(3, 2)).replace("</staff>", f"</staff><notations>{start}</notations>")
+              + nested("16th", 113, inner_start) + nested("16th", 114, "") + nested("eighth", 114, inner_stop)
+              + _note(171, kind="16th", tuplet=(3, 2)).replace("</staff>", f"</staff><notations>{stop}</notations>"))
+    # a pickup (implicit="yes") is as short as it is written, nested tuplets or not
+    pickup = _measure(1, 2, 4, 1024, group).replace('<measure number="1">', '<measure number="0" implicit="yes">')
+    path.write_text('<score-partwise><part id="P1">' + pickup + _measure(1, 2, 4, 1024, middle) + "</part></score-partwise>")
+    assert [m.length for m in read_musicxml(path)] == [512 / 1024, 2.0]

@@ -16,7 +16,8 @@ is one new MIDI, whose times every row carries and from which the audio is synth
 source of time.
 
 Tempo: every mark takes effect at its exact position, and the tempo runs on in the order the
-measures are played (120 quarters per minute before any mark), across a jump too
+measures are played (from the tempo in effect where the performance begins: 120 quarters per
+minute before any mark), across a jump too
 (``parse.tempo_after_jump`` "carried", the default): after a D.C. the opening plays at the tempo
 reached before the jump unless a mark stands at its start, and a second ending does not take the
 first ending's marks. This is how MuseScore plays and exports a score (its MIDI writer and player
@@ -287,8 +288,8 @@ def _clock(xml: Sequence[XmlMeasure], order: Sequence[tuple[int, int]], starts: 
     tempos, holds, bpm, previous = [], [], DEFAULT_BPM, None
     for (index, _), start in zip(order, starts):
         measure = xml[index]
-        if after_jump == "restored" and previous is not None and index != previous + 1:
-            bpm = in_place[index]
+        if previous is None or (after_jump == "restored" and index != previous + 1):
+            bpm = in_place[index]  # where the performance begins, or a jump lands: the tempo in effect there
         tempos.append((start, bpm))
         marks = [(start + offset, b) for offset, b in measure.tempos if b > 0]  # by offset, of one position the last written last
         tempos.extend(marks)

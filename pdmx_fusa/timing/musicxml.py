@@ -7,8 +7,8 @@ Lengths follow the cursor of the MusicXML format: every ``<note>`` that is neith
 reach, over all voices, staves and parts. The ``<tuplet>`` markup is read only to tell a nested
 tuplet, and note types only to tell rounding (both below), so a tuplet with a stop but no start,
 a ``<forward>`` filler inside a tuplet or hidden tuplet rests cost nothing; pickups, overfull and
-underfull measures get the length their notes fill. A measure in which nothing takes time gets
-its time signature's length (4/4 where none is given).
+underfull measures get the length their notes fill (but for the refinements below). A measure in
+which nothing takes time gets its time signature's length (4/4 where none is given).
 Six refinements, each for a kind of export error found in real MuseScore files (ASAP) and
 each checked there against annotated downbeats of MuseScore's own playback:
 
@@ -17,12 +17,13 @@ each checked there against annotated downbeats of MuseScore's own playback:
   signature from the other side, or exactly), the measure lasts the time signature;
 - a negative note ``<duration>`` moves the cursor back (the writer counted its backups on a
   cursor that moved so);
-- where a note starts or stops two tuplets at once (a tuplet inside another, which MuseScore
-  exports with wrong ``<duration>``s) and the measure falls short of its time signature, the
-  measure lasts the time signature, and its ``<duration>``s place no note (``XmlMeasure.notes``
-  is empty). Of the 67 ASAP measures with a nested tuplet, MuseScore plays all 67 at their time
-  signature; 8 fall short of it as written (Schumann, Kreisleriana 3 m. 127-135: a triplet
-  holding a 9:4 tuplet whose eighth is written as a 16th);
+- where a tuplet lies inside another (which MuseScore exports with wrong ``<duration>``s) and
+  the measure falls short of its time signature, the measure lasts the time signature, and the
+  ``<duration>``s of that part place none of its notes there (``XmlMeasure.notes`` holds none of
+  them); a pickup (``implicit="yes"``) keeps its written length. Of the 67 ASAP measures with a
+  nested tuplet, MuseScore plays all 67 at their time signature; 8 fall short of it as written
+  (Schumann, Kreisleriana 3 m. 127-135: a triplet holding a 9:4 tuplet whose eighth is written
+  as a 16th);
 - a ``<backup>`` past the measure start is not clamped (MuseScore makes up for such a backup
   with an equal ``<forward>``);
 - a ``<forward>`` that no note follows in its voice (a filler at a voice's end) lengthens the
@@ -167,7 +168,7 @@ class XmlMeasure:
     meter_length: float = 4.0  # the time signature's length in quarters (4/4 where none)
     names: frozenset[tuple[str, str]] = frozenset()  # (mark, name) of its segno, coda, dalsegno and tocoda marks that are named
     notes: tuple[XmlNote, ...] = ()  # its notes and chords that take time, part by part, in document order (none of a part
-    # whose <duration>s are known wrong: a nested tuplet, see the module docstring)
+    # whose nested tuplet leaves the measure short of its time signature: see the module docstring)
 
 
 def read_musicxml(path: str | Path) -> tuple[XmlMeasure, ...] | None:
@@ -469,7 +470,7 @@ def _walk(measure, number: str, state: dict, t: _Tags) -> _PartMeasure:
         notated = _notated_reach(steps, t)
         if min(end, notated) <= meter + 1e-9 <= max(end, notated) + 2e-9:
             end = meter  # the <duration>s miss the time signature only by the rounding of tuplets
-    misplaced = bool(meter and 0 < end < meter - 1e-9 and _nested_tuplet(measure, t))
+    misplaced = bool(meter and 0 < end < meter - 1e-9 and measure.get("implicit") != "yes" and _nested_tuplet(measure, t))
     if misplaced:
         end = meter  # MuseScore writes the notes of a nested tuplet with wrong <duration>s: they place no note
     if meter and end > meter + 1e-9:
@@ -605,11 +606,22 @@ def _notated_reach(steps: list[tuple], t: _Tags) -> float:
 
 
 def _nested_tuplet(measure, t: _Tags) -> bool:
-    """Whether a note of ``measure`` starts or stops two tuplets at once: a tuplet inside another."""
+    """Whether a tuplet of ``measure`` lies inside another: one starts while another of its voice
+    is open, or a note stops two at once (the outer one begun in an earlier measure)."""
+    open_: set[tuple[str, str]] = set()  # (voice, tuplet number)
     for note in measure.iterchildren(t.note):
-        kinds = [tuplet.get("type") for tuplet in note.iter(t.tuplet)]
-        if kinds.count("start") > 1 or kinds.count("stop") > 1:
+        voice = (note.findtext(t.voice) or "1").strip()
+        kinds = [(tuplet.get("type"), tuplet.get("number", "1")) for tuplet in note.iter(t.tuplet)]
+        if sum(kind == "stop" for kind, _ in kinds) > 1:
             return True
+        for kind, number in kinds:
+            if kind == "start":
+                if any(v == voice for v, _ in open_):
+                    return True
+                open_.add((voice, number))
+        for kind, number in kinds:
+            if kind == "stop":
+                open_.discard((voice, number))
     return False
 
 
@@ -857,8 +869,10 @@ def _merge(parts: list[list[_PartMeasure]]) -> tuple[XmlMeasure, ...]:
         first = here[0]
         end = max(pm.end for pm in here)
         meter = first.meter or 4.0
-        written = [tempo for pm in here for tempo in pm.tempos]  # of marks at one position the last written wins:
-        tempos = sorted(reversed(dict.fromkeys(reversed(written))), key=lambda tempo: tempo[0])  # a repeat keeps its last place
+        tempos: list[tuple[float, float]] = []
+        for pm in here:  # of a part's marks at one position the last written wins; one another part repeats counts once
+            tempos.extend(tempo for tempo in reversed(dict.fromkeys(reversed(pm.tempos))) if tempo not in tempos)
+        tempos.sort(key=lambda tempo: tempo[0])  # stable
         fermatas: dict[float, float] = {}
         for pm in here:
             for at, duration in pm.fermatas.items():
