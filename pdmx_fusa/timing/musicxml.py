@@ -20,10 +20,10 @@ each checked there against annotated downbeats of MuseScore's own playback:
 - where a tuplet lies inside another (which MuseScore exports with wrong ``<duration>``s) and
   the measure falls short of its time signature, the measure lasts the time signature, and the
   ``<duration>``s of that part place none of its notes there (``XmlMeasure.notes`` holds none of
-  them); a pickup (``implicit="yes"``) keeps its written length. Of the 67 ASAP measures with a
-  nested tuplet, MuseScore plays all 67 at their time signature; 8 fall short of it as written
-  (Schumann, Kreisleriana 3 m. 127-135: a triplet holding a 9:4 tuplet whose eighth is written
-  as a 16th);
+  them); a pickup (``implicit="yes"``) keeps its written length. Of the 88 ASAP measures with a
+  nested tuplet, MuseScore plays 86 at their time signature (the other two run longer); all 10
+  that fall short of it as written are played at it (Schumann, Kreisleriana 3 m. 127-135: a
+  triplet holding a 9:4 tuplet whose eighth is written as a 16th);
 - a ``<backup>`` past the measure start is not clamped (MuseScore makes up for such a backup
   with an equal ``<forward>``);
 - a ``<forward>`` that no note follows in its voice (a filler at a voice's end) lengthens the
